@@ -1,0 +1,1 @@
+"""citytraffic/messaging."""
