@@ -6,8 +6,6 @@ environment themselves.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
-from typing import Annotated
 
 import typer
 

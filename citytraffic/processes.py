@@ -58,9 +58,15 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
 class ManagedProcess:
     """A child process with a log file, restartable with the same command line."""
 
-    def __init__(self, name: str, argv: Sequence[str], workdir: Path,
-                 ready: Callable[[], bool], ready_timeout_s: float = 30.0,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        workdir: Path,
+        ready: Callable[[], bool],
+        ready_timeout_s: float = 30.0,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self.workdir = workdir
@@ -74,8 +80,12 @@ class ManagedProcess:
         self.workdir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, stdout=log, stderr=subprocess.STDOUT, cwd=self.workdir,
-                env=self.env, start_new_session=True,
+                self.argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.workdir,
+                env=self.env,
+                start_new_session=True,
             )
         try:
             wait_until(self._ready_or_dead, self.ready_timeout_s, self.name)

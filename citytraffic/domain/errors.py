@@ -1,8 +1,8 @@
 """Exceptions of the domain core.
 
-    CityTrafficError
-    ├── NetworkError        a network file or model is inconsistent (lists every problem)
-    └── PayloadError        an MQTT payload cannot be accepted (carries a short reason code)
+CityTrafficError
+├── NetworkError        a network file or model is inconsistent (lists every problem)
+└── PayloadError        an MQTT payload cannot be accepted (carries a short reason code)
 """
 
 from __future__ import annotations

@@ -188,7 +188,7 @@ def validate(network: Network) -> Network:
         return set(seen)
 
     site_ids = check_ids("site", (s.id for s in network.sites))
-    link_ids = check_ids("link", (ln.id for ln in network.links))
+    check_ids("link", (ln.id for ln in network.links))
     check_ids("detector", (d.id for d in network.detectors))
     check_ids("gateway", (g.id for g in network.gateways))
     links = {ln.id: ln for ln in network.links}

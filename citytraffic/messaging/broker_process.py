@@ -24,14 +24,19 @@ persistent_client_expiration 7d
 """
 
 
-def mosquitto_config(port: int, data_dir: Path, persistence: bool = True,
-                     extra: str = "", anonymous: bool = True) -> str:
+def mosquitto_config(
+    port: int, data_dir: Path, persistence: bool = True, extra: str = "", anonymous: bool = True
+) -> str:
     lines = [f"listener {port} 127.0.0.1", MOSQUITTO_TUNING]
     if anonymous:
         lines.append("allow_anonymous true")
     if persistence:
-        lines += ["persistence true", f"persistence_location {data_dir}/",
-                  "autosave_interval 1", "autosave_on_changes false"]
+        lines += [
+            "persistence true",
+            f"persistence_location {data_dir}/",
+            "autosave_interval 1",
+            "autosave_on_changes false",
+        ]
     else:
         lines.append("persistence false")
     lines += ["log_dest stdout", "log_type error", "log_type warning", "log_type notice"]
@@ -43,9 +48,14 @@ class Broker(ManagedProcess):
     port: int
 
 
-def start_mosquitto(workdir: Path, port: int | None = None, persistence: bool = True,
-                    extra_config: str = "", anonymous: bool = True,
-                    executable: str | None = None) -> Broker:
+def start_mosquitto(
+    workdir: Path,
+    port: int | None = None,
+    persistence: bool = True,
+    extra_config: str = "",
+    anonymous: bool = True,
+    executable: str | None = None,
+) -> Broker:
     exe = executable or find_executable("mosquitto")
     if exe is None:
         raise FileNotFoundError("mosquitto is not installed (apt-get install mosquitto)")

@@ -47,7 +47,10 @@ class DetectorBatch(
 
 
 class SingleReading(
-    msgspec.Struct, tag_field="schema", tag="traffic.reading/1", forbid_unknown_fields=True,
+    msgspec.Struct,
+    tag_field="schema",
+    tag="traffic.reading/1",
+    forbid_unknown_fields=True,
     omit_defaults=True,
 ):
     gateway: Id
@@ -62,7 +65,10 @@ class SingleReading(
 
 
 class SignalState(
-    msgspec.Struct, tag_field="schema", tag="traffic.signal/1", forbid_unknown_fields=True,
+    msgspec.Struct,
+    tag_field="schema",
+    tag="traffic.signal/1",
+    forbid_unknown_fields=True,
     omit_defaults=True,
 ):
     gateway: Id
@@ -76,7 +82,10 @@ class SignalState(
 
 
 class GatewayStatus(
-    msgspec.Struct, tag_field="schema", tag="traffic.status/1", forbid_unknown_fields=True,
+    msgspec.Struct,
+    tag_field="schema",
+    tag="traffic.status/1",
+    forbid_unknown_fields=True,
     omit_defaults=True,
 ):
     gateway: Id
@@ -85,8 +94,12 @@ class GatewayStatus(
 
 
 Message = DetectorBatch | SingleReading | SignalState | GatewayStatus
-TOPIC_KIND = {DetectorBatch: "detectors", SingleReading: "reading", SignalState: "signal",
-              GatewayStatus: "status"}
+TOPIC_KIND: dict[type, str] = {
+    DetectorBatch: "detectors",
+    SingleReading: "reading",
+    SignalState: "signal",
+    GatewayStatus: "status",
+}
 
 _decoder = msgspec.json.Decoder(Message)
 _encoder = msgspec.json.Encoder()
@@ -101,7 +114,7 @@ def decode(payload: bytes, topic_kind: str, topic_key: str) -> Message:
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise PayloadError("oversized", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
     try:
-        message = _decoder.decode(payload)
+        message: Message = _decoder.decode(payload)
     except msgspec.ValidationError as exc:
         raise PayloadError("schema", str(exc)) from None
     except msgspec.DecodeError as exc:

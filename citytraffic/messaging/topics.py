@@ -1,10 +1,10 @@
 """The MQTT topic scheme (docs/mqtt.md). Version 1, all under `traffic/v1/`.
 
-    traffic/v1/site/<site>/detectors   batch: one message per site per interval (gateway -> centre)
-    traffic/v1/site/<site>/reading     one detector reading (gateway -> centre)
-    traffic/v1/site/<site>/signal      signal state change (gateway -> centre)
-    traffic/v1/site/<site>/plan        timing plan, retained (centre -> controller)
-    traffic/v1/gateway/<gw>/status     "online"/"offline", retained; "offline" is the last will
+traffic/v1/site/<site>/detectors   batch: one message per site per interval (gateway -> centre)
+traffic/v1/site/<site>/reading     one detector reading (gateway -> centre)
+traffic/v1/site/<site>/signal      signal state change (gateway -> centre)
+traffic/v1/site/<site>/plan        timing plan, retained (centre -> controller)
+traffic/v1/gateway/<gw>/status     "online"/"offline", retained; "offline" is the last will
 """
 
 from __future__ import annotations

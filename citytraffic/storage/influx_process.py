@@ -51,14 +51,15 @@ bind-address = "127.0.0.1:{rpc_port}"
 
 def _pings(port: int) -> bool:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as r:  # noqa: S310
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=1) as r:
             return bool(r.status == 204)
     except OSError:
         return False
 
 
-def start_influxd(workdir: Path, auth: bool = False, http_port: int | None = None,
-                  rpc_port: int | None = None) -> InfluxServer:
+def start_influxd(
+    workdir: Path, auth: bool = False, http_port: int | None = None, rpc_port: int | None = None
+) -> InfluxServer:
     exe = find_executable("influxd")
     if exe is None:
         raise FileNotFoundError("influxd is not installed (apt-get install influxdb)")
@@ -67,7 +68,12 @@ def start_influxd(workdir: Path, auth: bool = False, http_port: int | None = Non
     workdir.mkdir(parents=True, exist_ok=True)
     conf = workdir / "influxdb.conf"
     conf.write_text(influxd_config(workdir, http_port, rpc_port, auth))
-    server = InfluxServer("influxd", [exe, "-config", str(conf)], workdir,
-                          lambda: _pings(http_port), ready_timeout_s=60)
+    server = InfluxServer(
+        "influxd",
+        [exe, "-config", str(conf)],
+        workdir,
+        lambda: _pings(http_port),
+        ready_timeout_s=60,
+    )
     server.http_port, server.rpc_port = http_port, rpc_port
     return server.start()  # type: ignore[return-value]

@@ -78,7 +78,9 @@ class LineEncoder:
         prefix = self._prefixes.get(key)
         if prefix is None:
             parts = [escape_measurement(measurement)]
-            parts.extend(f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}" for k, v in tags)
+            parts.extend(
+                f"{escape_key(k, 'tag key')}={escape_key(v, 'tag value')}" for k, v in tags
+            )
             prefix = ",".join(parts)
             if len(self._prefixes) > 200_000:
                 self._prefixes.clear()

@@ -9,7 +9,7 @@ Errors:
     ├── StoreUnavailable    the store cannot be reached or answered 5xx: retry later / spool
     ├── StoreAuthError      credentials refused: a configuration problem, do not retry
     └── PointsRejected      the store refused (some of) the batch as invalid: a 4xx with a reason;
-                            retrying the same bytes will not help, split the batch to find the bad point
+                            retrying the same bytes will not help: split the batch
 """
 
 from __future__ import annotations
@@ -90,7 +90,11 @@ class Store(Protocol):
         ...
 
     def count(
-        self, measurement: str, field: str, start_ns: int, end_ns: int,
+        self,
+        measurement: str,
+        field: str,
+        start_ns: int,
+        end_ns: int,
         tags: Mapping[str, str] | None = None,
     ) -> int:
         """Number of points with `field` set in [start_ns, end_ns)."""
