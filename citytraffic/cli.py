@@ -6,12 +6,19 @@ environment themselves.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
+from citytraffic.domain.network import Network
 from citytraffic.settings import Settings
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help=__doc__)
+app = typer.Typer(
+    no_args_is_help=True,
+    add_completion=False,
+    help="citytraffic: traffic monitoring and signal control (MQTT -> ingest -> store -> API).",
+)
 simulate_app = typer.Typer(no_args_is_help=True, help="Traffic sources that publish over MQTT.")
 forecast_app = typer.Typer(no_args_is_help=True, help="Congestion forecasting.")
 network_app = typer.Typer(no_args_is_help=True, help="Network files.")
@@ -26,6 +33,108 @@ def build_settings() -> Settings:
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     return settings
+
+
+def _load_network(settings: Settings) -> Network:
+    from citytraffic.network_file import load_network
+
+    if settings.network_file is None:
+        return Network(name="empty")
+    return load_network(settings.network_file)
+
+
+@app.command()
+def demo(
+    duration: Annotated[float | None, typer.Option(help="stop after S seconds")] = None,
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    broker: Annotated[str, typer.Option(help="auto | mosquitto | amqtt")] = "auto",
+    store: Annotated[str, typer.Option(help="auto | influx | sqlite")] = "auto",
+    seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
+    speedup: Annotated[
+        float, typer.Option(help="simulated s per wall s while catching up")
+    ] = 120.0,
+    history: Annotated[int, typer.Option(help="seconds of past traffic to replay first")] = 7200,
+) -> None:
+    """Run broker, store, ingest, API and the synthetic city on this machine."""
+    from citytraffic.demo import DemoOptions, run_demo
+
+    settings = build_settings()
+    opts = DemoOptions(
+        port=port,
+        duration_s=duration,
+        broker=broker,
+        store=store,
+        seed=seed,
+        speedup=speedup,
+        history_s=history,
+    )
+    raise typer.Exit(run_demo(settings, opts, say=typer.echo))
+
+
+@app.command()
+def ingest() -> None:
+    """Consume gateway messages from MQTT and write them to the store."""
+    from citytraffic.storage.factory import open_store
+    from ingest.service import run_ingest
+
+    settings = build_settings()
+    raise typer.Exit(run_ingest(settings, open_store(settings)))
+
+
+@app.command()
+def api() -> None:
+    """Serve the live API (FastAPI)."""
+    from api.app import run_api
+    from citytraffic.storage.factory import open_store
+
+    settings = build_settings()
+    run_api(settings, open_store(settings), _load_network(settings))
+
+
+@simulate_app.command("synthetic")
+def simulate_synthetic(
+    seed: Annotated[int, typer.Option(help="random seed (same seed, same traffic)")] = 7,
+    speedup: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 1.0,
+    interval: Annotated[int, typer.Option(help="detector interval in seconds")] = 60,
+    history: Annotated[int, typer.Option(help="start this many seconds in the past")] = 0,
+    duration: Annotated[float | None, typer.Option(help="simulated seconds, then stop")] = None,
+    network: Annotated[Path | None, typer.Option(help="write the city's network file here")] = None,
+) -> None:
+    """A grid city at real coordinates publishing detector batches and signal states."""
+    from simulators.synthetic.run import run_synthetic
+
+    settings = build_settings()
+    raise typer.Exit(
+        run_synthetic(
+            settings.mqtt.host,
+            settings.mqtt.port,
+            seed=seed,
+            speedup=speedup,
+            interval_s=interval,
+            history_s=history,
+            duration_s=duration,
+            network_out=network,
+            username=settings.mqtt.username,
+            password=settings.mqtt.password.get_secret_value() if settings.mqtt.password else None,
+        )
+    )
+
+
+@network_app.command("validate")
+def network_validate(path: Path) -> None:
+    """Check a network file; list every problem."""
+    from citytraffic.domain.errors import NetworkError
+    from citytraffic.network_file import load_network
+
+    try:
+        net = load_network(path)
+    except NetworkError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(
+        f"{path}: ok ({len(net.sites)} sites, {len(net.links)} links, "
+        f"{len(net.detectors)} detectors, {len(net.gateways)} gateways)"
+    )
 
 
 def main() -> None:
