@@ -15,18 +15,33 @@ import pytest
 from citytraffic.processes import free_port
 
 
-def _run_demo(tmp_path: Path, env: dict[str, str], duration_s: int) -> tuple[subprocess.Popen[str], int]:
+def _run_demo(
+    tmp_path: Path, env: dict[str, str], duration_s: int
+) -> tuple[subprocess.Popen[str], int]:
     port = free_port()
     env = {**env, "CITYTRAFFIC_DATA_DIR": str(tmp_path / "var")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "citytraffic.cli", "demo", "--duration", str(duration_s),
-         "--port", str(port)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "citytraffic.cli",
+            "demo",
+            "--duration",
+            str(duration_s),
+            "--port",
+            str(port),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     return proc, port
 
 
-def _wait_for_detectors(proc: subprocess.Popen[str], port: int, wait_s: float) -> tuple[dict, float]:
+def _wait_for_detectors(
+    proc: subprocess.Popen[str], port: int, wait_s: float
+) -> tuple[dict, float]:
     started = time.monotonic()
     deadline = started + wait_s
     body: dict = {}
@@ -55,7 +70,9 @@ def test_demo_without_servers_serves_live_conditions(tmp_path: Path) -> None:
     proc, port = _run_demo(tmp_path, env, duration_s=45)
     try:
         body, waited_s = _wait_for_detectors(proc, port, wait_s=40)
-        assert body.get("detectors"), f"no live data; demo output:\n{proc.stdout.read() if proc.poll() is not None else ''}"
+        assert body.get("detectors"), (
+            f"no live data; demo output:\n{proc.stdout.read() if proc.poll() is not None else ''}"
+        )
         first = body["detectors"][0]
         assert {"site", "detector", "ts", "age_s", "speed_kmh", "count", "occupancy"} <= set(first)
         assert body["generated_at"]
