@@ -32,5 +32,5 @@ def test_bad_values_are_refused_with_reasons(monkeypatch: pytest.MonkeyPatch) ->
         Settings(_env_file=None)  # type: ignore[call-arg]
     monkeypatch.delenv("CITYTRAFFIC_MQTT__PASSWORD")
     monkeypatch.setenv("CITYTRAFFIC_STORE", "influx")
-    with pytest.raises(ValidationError, match="influx.url"):
+    with pytest.raises(ValidationError, match=r"influx\.url"):
         Settings(_env_file=None)  # type: ignore[call-arg]
