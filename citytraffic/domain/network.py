@@ -225,7 +225,16 @@ def validate(network: Network) -> Network:
                     f"{where}: position_m {d.position_m} outside the link "
                     f"(0..{link.length_m:.0f} m)"
                 )
+    site_kinds = {s.id: s.kind for s in network.sites}
+    for site_id, n in Counter(j.site for j in network.junctions).items():
+        if n > 1:
+            problems.append(f"junction {site_id!r}: signal data given {n} times")
     for j in network.junctions:
+        if site_kinds.get(j.site, SiteKind.JUNCTION) is not SiteKind.JUNCTION:
+            problems.append(
+                f"junction {j.site!r}: site is a {site_kinds[j.site].value}; "
+                "only junction sites carry signal data"
+            )
         _check_junction(problems, j, site_ids, links)
     for g in network.gateways:
         for s_id in g.sites:
@@ -262,6 +271,9 @@ def _check_junction(
                 problems.append(f"{where} group {g.id!r}: lanes {bad} not on {m.link!r}")
             if m.to_link is not None and m.to_link not in links:
                 problems.append(f"{where} group {g.id!r}: unknown link {m.to_link!r}")
+    for pid, n in Counter(p.id for p in j.phases).items():
+        if n > 1:
+            problems.append(f"{where}: duplicate phase {pid!r}")
     for p in j.phases:
         for gid in p.signal_groups:
             if gid not in group_ids:
