@@ -2,18 +2,24 @@
 
 Escaping (InfluxDB 1.x parser): measurement escapes `,` and space; tag keys, tag values and field
 keys escape `,`, `=` and space; string field values escape `\\` and `"`. The 1.x parser does not
-unescape `\\` in tags, so a backslash inside a tag is written as is, and a tag that *ends* in a
-backslash cannot be represented: it is refused, like newlines anywhere, empty tag values, empty
-keys, NaN/inf and integers outside int64. Refusals raise `LineProtocolError` before anything is
-sent, so one bad point never turns into a different point on the server.
+unescape `\\` in tags, so a backslash inside a tag key or value is written as is (checked against
+influxd 1.6.7: `a\\ b`, `a\\,b`, `a\\=b` round-trip), and a tag that *ends* in a backslash cannot
+be represented: it is refused. Measurement names and field keys may not contain a backslash at
+all (1.6.7 drops a backslash before `"`, `=`, `,` or space in them, or fails to parse the line)
+nor start with a tab (trimmed by the parser); a measurement starting with `#` would make the
+line a comment that the server silently skips, so it is refused. Newlines anywhere, empty tag
+values, empty keys, the tag/field key `time`, NaN/inf and integers outside int64 are refused too.
+Refusals raise `LineProtocolError` before anything is sent, so one bad point never turns into a
+different point on the server.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from citytraffic.storage.points import FieldValue, Point, Tags
+from citytraffic.storage.port import PointsRejected
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 
@@ -36,13 +42,28 @@ def _check_text(value: str, what: str) -> None:
         raise LineProtocolError(f"{what} ends with a backslash")
 
 
+def _check_name(value: str, what: str) -> None:
+    """Measurement names and field keys: no backslash, no leading tab (1.x trims it)."""
+    if "\\" in value:
+        raise LineProtocolError(f"{what} contains a backslash")
+    if value.startswith("\t"):
+        raise LineProtocolError(f"{what} starts with a tab")
+
+
 def escape_measurement(name: str) -> str:
     _check_text(name, "measurement")
+    _check_name(name, "measurement")
+    if name.startswith("#"):
+        raise LineProtocolError("measurement starts with '#' (a comment line)")
     return name.translate(_MEASUREMENT)
 
 
 def escape_key(value: str, what: str = "tag") -> str:
     _check_text(value, what)
+    if what == "field key":
+        _check_name(value, what)
+    if value == "time" and what in ("tag key", "field key"):
+        raise LineProtocolError(f"{what} 'time' is reserved (1.x drops such a field silently)")
     return value.translate(_KEY)
 
 
@@ -107,3 +128,18 @@ class LineEncoder:
 
     def encode(self, points: Iterable[Point]) -> bytes:
         return "\n".join(self.line(p) for p in points).encode()
+
+
+def encode_or_reject(encoder: LineEncoder, points: Sequence[Point]) -> bytes:
+    """Line protocol for `points`, or PointsRejected naming the first point that cannot be
+    encoded (then nothing is sent: split the batch to isolate it). Both Store adapters use this,
+    so they refuse exactly the same points."""
+    try:
+        return encoder.encode(points)
+    except LineProtocolError:
+        for i, point in enumerate(points):
+            try:
+                encoder.line(point)
+            except LineProtocolError as exc:
+                raise PointsRejected(f"point {i} ({point.measurement!r}): {exc}") from exc
+        raise
