@@ -25,6 +25,8 @@ network_app = typer.Typer(no_args_is_help=True, help="Network files.")
 app.add_typer(simulate_app, name="simulate")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(network_app, name="network")
+broker_app = typer.Typer(no_args_is_help=True, help="Production broker security files.")
+app.add_typer(broker_app, name="broker")
 
 
 def build_settings() -> Settings:
@@ -135,6 +137,29 @@ def network_validate(path: Path) -> None:
         f"{path}: ok ({len(net.sites)} sites, {len(net.links)} links, "
         f"{len(net.detectors)} detectors, {len(net.gateways)} gateways)"
     )
+
+
+@broker_app.command("acl")
+def broker_acl(
+    network: Annotated[Path, typer.Option(help="network file whose gateways get users")],
+    ingest_user: str = "ingest",
+    control_user: str = "control",
+) -> None:
+    """Print the mosquitto ACL: each gateway writes only its own sites' topics."""
+    from citytraffic.messaging.broker_security import render_acl
+    from citytraffic.network_file import load_network
+
+    typer.echo(render_acl(load_network(network), ingest_user, control_user), nl=False)
+
+
+@broker_app.command("passwd")
+def broker_passwd(
+    user: str, password: Annotated[str, typer.Option(prompt=True, hide_input=True)]
+) -> None:
+    """Print a mosquitto password-file line ($7$ PBKDF2-SHA512) for USER."""
+    from citytraffic.messaging.broker_security import password_line
+
+    typer.echo(password_line(user, password))
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ persistence across restarts), no shared subscriptions, slower; see docs/mqtt.md.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -24,10 +25,16 @@ persistent_client_expiration 7d
 """
 
 
+def run_as_line() -> str:
+    """A private broker started by root keeps root: it must read and write our temp dirs
+    (mosquitto otherwise drops to the `mosquitto` user, which cannot, and persistence fails)."""
+    return "user root\n" if os.geteuid() == 0 else ""
+
+
 def mosquitto_config(
     port: int, data_dir: Path, persistence: bool = True, extra: str = "", anonymous: bool = True
 ) -> str:
-    lines = [f"listener {port} 127.0.0.1", MOSQUITTO_TUNING]
+    lines = [f"listener {port} 127.0.0.1", MOSQUITTO_TUNING, run_as_line()]
     if anonymous:
         lines.append("allow_anonymous true")
     if persistence:
