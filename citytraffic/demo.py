@@ -65,7 +65,7 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None]) 
         say(f"store: {env.get('CITYTRAFFIC_INFLUX__URL') or env['CITYTRAFFIC_SQLITE_PATH']}")
 
         network_path = workdir / "network.geojson"
-        _write_demo_network(network_path, opts.seed)
+        _write_demo_network(network_path)
         env["CITYTRAFFIC_NETWORK_FILE"] = str(network_path)
         env["CITYTRAFFIC_API__PORT"] = str(opts.port)
 
@@ -173,8 +173,8 @@ def _child_env(settings: Settings, workdir: Path, broker: Broker) -> dict[str, s
     return env
 
 
-def _write_demo_network(path: Path, seed: int) -> None:
+def _write_demo_network(path: Path) -> None:
     from citytraffic.network_file import save_network
     from simulators.synthetic.city import build_city
 
-    save_network(build_city(seed=seed), path)
+    save_network(build_city().network, path)  # the city's layout does not depend on the seed

@@ -26,8 +26,11 @@ from enum import StrEnum
 
 from citytraffic.domain.errors import NetworkError
 
-ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
-"""Ids become MQTT topic levels and InfluxDB tag values: no `/`, `+`, `#`, spaces or `$`."""
+ID_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$(?!\n)"
+"""Ids become MQTT topic levels and InfluxDB tag values: no `/`, `+`, `#`, spaces or `$`.
+`$(?!\n)` because `$` alone also matches before a final newline (Python re, msgspec); the form
+works in JSON Schema (ECMA-262) regexes too."""
+ID_PATTERN = re.compile(ID_REGEX)
 
 
 class RoadClass(StrEnum):

@@ -16,13 +16,16 @@ from typing import Annotated, Literal
 import msgspec
 
 from citytraffic.domain.errors import PayloadError
+from citytraffic.domain.network import ID_REGEX
 
-Id = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")]
+Id = Annotated[str, msgspec.Meta(pattern=ID_REGEX)]
 Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 UtcTime = Annotated[datetime, msgspec.Meta(tz=True)]
 IntervalS = Annotated[int, msgspec.Meta(ge=1, le=3600)]
 Count = Annotated[int, msgspec.Meta(ge=-(2**31), le=2**31)]
-SignalStateString = Annotated[str, msgspec.Meta(pattern=r"^[GgyYrRuUoOs]{1,64}$", max_length=64)]
+SignalStateString = Annotated[
+    str, msgspec.Meta(pattern=r"^[GgyYrRuUoOs]{1,64}$(?!\n)", max_length=64)
+]
 Text = Annotated[str, msgspec.Meta(max_length=64)]
 
 MAX_PAYLOAD_BYTES = 256 * 1024

@@ -1,0 +1,197 @@
+"""Build SUMO scenarios: a `netgenerate` grid or arterial with traffic lights, `randomTrips`
+demand, and E1 induction loops on every incoming lane of every signalised junction.
+
+Everything is deterministic for a seed: netgenerate and randomTrips get the seed, files are
+cached under a directory named by the parameters that shaped them.
+
+Demand: `demand_vph` vehicles per hour are inserted over `duration_s` by randomTrips with a
+period of 3600 / demand_vph s (one trip every period from t=0 to duration_s).
+
+Pattern `ew-heavy`: randomTrips reads source and destination edge weights (`--weights-prefix`);
+every edge that runs east-west weighs 2, north-south edges 1, so a trip starts on an east-west
+edge with twice the odds of a north-south one, and the same for where it ends. As randomTrips
+does by default, trips never start on an edge that leaves the network nor end on one entering it.
+
+Detectors (ids are `<lane>.s` and `<lane>.u`, both report to the junction's site):
+- `.s` stop-line loop, `stop_loop_m` before the stop line (the gateway's count/occupancy/speed);
+- `.u` upstream loop, `upstream_loop_m` after the lane's start: with the stop-line loop it lets a
+  controller count the vehicles between the two (input-output queue estimate). Disable with
+  `upstream_loops=False` to get stop-line loops only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Literal
+from xml.sax.saxutils import quoteattr
+
+from simulators.sumo.netparse import NetInfo, read_net
+from simulators.sumo.tools import binary, python_tool_args, run_quiet
+
+Pattern = Literal["uniform", "ew-heavy"]
+TlsType = Literal["static", "actuated", "delay_based"]
+PATTERNS: tuple[str, ...] = ("uniform", "ew-heavy")
+
+
+@dataclass(frozen=True, slots=True)
+class ScenarioSpec:
+    grid_x: int = 4
+    grid_y: int = 4
+    link_m: float = 200.0
+    lanes: int = 2
+    speed_kmh: float = 50.0
+    demand_vph: float = 3000.0
+    duration_s: int = 3600
+    pattern: Pattern = "uniform"
+    seed: int = 1
+    cycle_s: int = 90
+    stop_loop_m: float = 5.0
+    upstream_loop_m: float = 12.0
+    upstream_loops: bool = True
+
+    def net_key(self) -> str:
+        parts = (self.grid_x, self.grid_y, self.link_m, self.lanes, self.speed_kmh, self.cycle_s)
+        return "net-" + hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+    def demand_key(self) -> str:
+        parts = (self.net_key(), self.demand_vph, self.duration_s, self.pattern, self.seed)
+        return "dem-" + hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    spec: ScenarioSpec
+    nets: dict[str, Path]  # tls type -> net file
+    routes: Path
+    detectors: Path
+    info: NetInfo
+    vehicles: int
+
+    def describe(self) -> dict[str, object]:
+        d: dict[str, object] = asdict(self.spec)
+        d.pop("seed")
+        d["signals"] = len(self.info.tl_links)
+        d["detectors_per_site"] = {t: 2 * len(self.incoming_lanes(t)) for t in self.signals()}
+        return d
+
+    def signals(self) -> list[str]:
+        return sorted(self.info.tl_links)
+
+    def incoming_lanes(self, tls: str) -> list[str]:
+        return sorted({lk.from_lane for lk in self.info.tl_links[tls]})
+
+
+def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
+    if spec.grid_x < 1 or spec.grid_y < 1 or spec.demand_vph <= 0 or spec.duration_s <= 0:
+        raise ValueError(f"bad scenario {spec}")
+    net_dir = cache_dir / spec.net_key()
+    net_dir.mkdir(parents=True, exist_ok=True)
+    nets = {t: _build_net(spec, net_dir, t) for t in ("static", "actuated", "delay_based")}
+    info = read_net(nets["static"])
+    detectors = net_dir / "loops.add.xml"
+    if not detectors.exists():
+        _write_detectors(info, detectors, spec)
+    dem_dir = cache_dir / spec.demand_key()
+    dem_dir.mkdir(parents=True, exist_ok=True)
+    routes = dem_dir / "routes.rou.xml"
+    if not routes.exists():
+        _build_routes(spec, info, nets["static"], dem_dir, routes)
+    vehicles = routes.read_text().count("<vehicle ")
+    return Scenario(spec, nets, routes, detectors, info, vehicles)
+
+
+def _build_net(spec: ScenarioSpec, net_dir: Path, tls_type: TlsType) -> Path:
+    out = net_dir / f"{tls_type}.net.xml"
+    if out.exists():
+        return out
+    xs = [chr(ord("A") + i) if i < 26 else f"X{i}" for i in range(spec.grid_x)]
+    junctions = [f"{x}{y}" for x in xs for y in range(spec.grid_y)]
+    args = [
+        str(binary("netgenerate")),
+        "--grid",
+        f"--grid.x-number={spec.grid_x}",
+        f"--grid.y-number={spec.grid_y}",
+        f"--grid.length={spec.link_m}",
+        f"--grid.attach-length={spec.link_m}",
+        f"--default.lanenumber={spec.lanes}",
+        f"--default.speed={spec.speed_kmh / 3.6:.4f}",
+        "--default.junctions.type=priority",
+        f"--tls.set={','.join(junctions)}",
+        f"--tls.cycle.time={spec.cycle_s}",
+        f"--tls.default-type={tls_type}",
+        "--seed=1",
+        f"--output-file={out.name}.tmp",
+    ]
+    run_quiet(args, net_dir)
+    (net_dir / f"{out.name}.tmp").rename(out)
+    return out
+
+
+def _write_detectors(info: NetInfo, path: Path, spec: ScenarioSpec) -> None:
+    lines = ["<additional>"]
+    for tls in sorted(info.tl_links):
+        for lane_id in sorted({lk.from_lane for lk in info.tl_links[tls]}):
+            length = info.lane(lane_id).length_m
+            stop = max(0.5, length - spec.stop_loop_m)
+            lines.append(_e1(f"{lane_id}.s", lane_id, stop))
+            if spec.upstream_loops:
+                lines.append(_e1(f"{lane_id}.u", lane_id, min(spec.upstream_loop_m, stop / 2)))
+    lines.append("</additional>")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.rename(path)
+
+
+def _e1(det_id: str, lane: str, pos_m: float) -> str:
+    return (
+        f"    <inductionLoop id={quoteattr(det_id)} lane={quoteattr(lane)} "
+        f'pos="{pos_m:.2f}" period="1" file="NUL"/>'
+    )
+
+
+def _fringe_nodes(info: NetInfo) -> set[str]:
+    degree: dict[str, int] = {}
+    for e in info.edges.values():
+        degree[e.from_node] = degree.get(e.from_node, 0) + 1
+        degree[e.to_node] = degree.get(e.to_node, 0) + 1
+    return {n for n, d in degree.items() if d <= 2}
+
+
+def _write_weights(info: NetInfo, prefix: Path) -> None:
+    fringe = _fringe_nodes(info)
+    for suffix, blocked in ((".src.xml", "to"), (".dst.xml", "from")):
+        rows = ["<edgedata>", '  <interval id="w" begin="0" end="1e9">']
+        for eid, e in sorted(info.edges.items()):
+            node = e.to_node if blocked == "to" else e.from_node
+            value = 0.0 if node in fringe else (2.0 if info.is_east_west(eid) else 1.0)
+            rows.append(f'    <edge id={quoteattr(eid)} value="{value}"/>')
+        rows += ["  </interval>", "</edgedata>"]
+        Path(f"{prefix}{suffix}").write_text("\n".join(rows) + "\n")
+
+
+def _build_routes(
+    spec: ScenarioSpec, info: NetInfo, net: Path, dem_dir: Path, routes: Path
+) -> None:
+    period = 3600.0 / spec.demand_vph
+    args = [
+        *python_tool_args("randomTrips.py"),
+        f"--net-file={net}",
+        "--begin=0",
+        f"--end={spec.duration_s}",
+        f"--period={period:.6f}",
+        f"--seed={spec.seed}",
+        "--output-trip-file=trips.xml",
+        "--route-file=routes.tmp.xml",
+        "--validate",
+    ]
+    if spec.pattern == "ew-heavy":
+        _write_weights(info, dem_dir / "weights")
+        args.append("--weights-prefix=weights")
+    elif spec.pattern != "uniform":
+        raise ValueError(f"unknown pattern {spec.pattern!r}")
+    run_quiet(args, dem_dir)
+    (dem_dir / "routes.tmp.xml").rename(routes)
+    (dem_dir / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
