@@ -24,6 +24,7 @@ from typing import Protocol
 from citytraffic.domain.network import Network
 from citytraffic.messaging import payloads
 from simulators.clock import Clock, PacedClock, SystemClock, default_start, floor_time
+from simulators.faults import FaultInjector, FaultPlan
 from simulators.synthetic.city import City, CityConfig, build_city
 from simulators.synthetic.model import Incident, SiteReadings, SyntheticModel
 from simulators.synthetic.signals import SignalStatus
@@ -136,13 +137,16 @@ def run_synthetic(
     clock: Clock | None = None,
     publisher_factory: PublisherFactory | None = None,
     flush_timeout_s: float = 30.0,
+    faults: FaultPlan | None = None,
 ) -> int:
     """Run the synthetic city. Returns 0 when every message was acknowledged by the broker, 1 when
     some were not (or the broker refused us), 2 on a bad argument (logged).
 
     The run starts at `start`, else `history_s` seconds ago, else where `clock.default_start`
     puts it (catching up exactly at the end of `duration_s`, or an hour back when open-ended);
-    `duration_s` is simulated time (None: until `stop` is set or the process is interrupted)."""
+    `duration_s` is simulated time (None: until `stop` is set or the process is interrupted).
+    `faults` (simulators.faults) are injected between the model and the publishers, with the
+    run start as their time origin; their ground truth goes to `faults.ground_truth`."""
     stop = stop or threading.Event()
     clk = clock or SystemClock(stop)
     try:
@@ -172,10 +176,14 @@ def run_synthetic(
     factory = publisher_factory or default_factory
     publishers: dict[str, Publisher] = {}
     ok = True
+    injector: FaultInjector | None = None
     restore_sigterm = _stop_on_sigterm(stop)
     try:
+        if faults is not None:
+            injector = FaultInjector(faults, t0, clk)
         for gw in city.network.gateways:
-            publishers[gw.id] = factory(gw.id)
+            pub = factory(gw.id)
+            publishers[gw.id] = injector.wrap(gw.id, pub, factory) if injector else pub
         _loop(city, model, paced, publishers, t0, duration_s, stop)
     except KeyboardInterrupt:
         log.info("synthetic simulator interrupted")
@@ -185,6 +193,8 @@ def run_synthetic(
     finally:
         restore_sigterm()
         ok = _close_all(publishers, flush_timeout_s) and ok
+        if injector is not None:
+            injector.close()
     return 0 if ok else 1
 
 
