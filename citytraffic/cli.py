@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from citytraffic.domain.network import Network
 from citytraffic.settings import Settings
+
+if TYPE_CHECKING:
+    from simulators.faults import FaultPlan
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -93,6 +96,33 @@ def api() -> None:
     run_api(settings, open_store(settings), _load_network(settings))
 
 
+FaultsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="fault spec, e.g. 'stuck:detector=J1-1:N1,at=10m;dead:gateway=gw-J2-2' "
+        "or @faults.yaml (docs/simulators.md)"
+    ),
+]
+FaultsOutOpt = Annotated[
+    Path | None, typer.Option(help="ground-truth JSONL of every injected fault")
+]
+
+
+def _mqtt_credentials(settings: Settings) -> tuple[str | None, str | None]:
+    password = settings.mqtt.password.get_secret_value() if settings.mqtt.password else None
+    return settings.mqtt.username, password
+
+
+def _fault_plan(spec: str | None, out: Path | None, seed: int) -> FaultPlan | None:
+    from simulators.faults import FaultSpecError, fault_plan
+
+    try:
+        return fault_plan(spec, out, seed)
+    except FaultSpecError as exc:
+        typer.echo(f"bad --faults: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 @simulate_app.command("synthetic")
 def simulate_synthetic(
     seed: Annotated[int, typer.Option(help="random seed (same seed, same traffic)")] = 7,
@@ -101,11 +131,14 @@ def simulate_synthetic(
     history: Annotated[int, typer.Option(help="start this many seconds in the past")] = 0,
     duration: Annotated[float | None, typer.Option(help="simulated seconds, then stop")] = None,
     network: Annotated[Path | None, typer.Option(help="write the city's network file here")] = None,
+    faults: FaultsOpt = None,
+    faults_out: FaultsOutOpt = None,
 ) -> None:
     """A grid city at real coordinates publishing detector batches and signal states."""
     from simulators.synthetic.run import run_synthetic
 
     settings = build_settings()
+    username, password = _mqtt_credentials(settings)
     raise typer.Exit(
         run_synthetic(
             settings.mqtt.host,
@@ -113,11 +146,51 @@ def simulate_synthetic(
             seed=seed,
             speedup=speedup,
             interval_s=interval,
-            history_s=history,
+            history_s=history or None,
             duration_s=duration,
             network_out=network,
-            username=settings.mqtt.username,
-            password=settings.mqtt.password.get_secret_value() if settings.mqtt.password else None,
+            username=username,
+            password=password,
+            faults=_fault_plan(faults, faults_out, seed),
+        )
+    )
+
+
+@simulate_app.command("metr-la")
+def simulate_metr_la(
+    data: Annotated[Path, typer.Option(help="folder with los_speed.csv and station locations")],
+    speedup: Annotated[float, typer.Option(help="simulated seconds per wall second")] = 1.0,
+    mode: Annotated[
+        str, typer.Option(help="shift (ends now) | original (2012 timestamps)")
+    ] = "shift",
+    duration: Annotated[float | None, typer.Option(help="simulated seconds, then stop")] = None,
+    network: Annotated[
+        Path | None, typer.Option(help="write the stations' network file here")
+    ] = None,
+    faults: FaultsOpt = None,
+    faults_out: FaultsOutOpt = None,
+    seed: Annotated[int, typer.Option(help="seed of the fault injector")] = 1,
+) -> None:
+    """Replay the real METR-LA week of 207 freeway stations (speeds only, km/h) over MQTT."""
+    from simulators.metrla import run_metrla
+
+    if mode not in ("shift", "original"):
+        typer.echo("--mode must be shift or original", err=True)
+        raise typer.Exit(2)
+    settings = build_settings()
+    username, password = _mqtt_credentials(settings)
+    raise typer.Exit(
+        run_metrla(
+            settings.mqtt.host,
+            settings.mqtt.port,
+            data_dir=data,
+            speedup=speedup,
+            mode="shift" if mode == "shift" else "original",
+            duration_s=duration,
+            network_out=network,
+            username=username,
+            password=password,
+            faults=_fault_plan(faults, faults_out, seed),
         )
     )
 
