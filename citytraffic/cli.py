@@ -83,7 +83,14 @@ def ingest() -> None:
     from ingest.service import run_ingest
 
     settings = build_settings()
-    raise typer.Exit(run_ingest(settings, open_store(settings)))
+    raise typer.Exit(
+        run_ingest(
+            settings,
+            open_store(settings),
+            metrics_port=settings.ingest.metrics_port,
+            stats_interval_s=settings.ingest.stats_interval_s,
+        )
+    )
 
 
 @app.command()

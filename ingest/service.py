@@ -120,7 +120,9 @@ class IngestService:
             signal.signal(signal.SIGTERM, self.request_stop)
             signal.signal(signal.SIGINT, self.request_stop)
         if self.metrics_port is not None:
-            start_http_server(self.metrics_port, "127.0.0.1", registry=self.metrics.registry)
+            start_http_server(
+                self.metrics_port, self.settings.ingest.metrics_host, registry=self.metrics.registry
+            )
         log.info(
             "ingest: %s:%d as %r -> %s (batch %d points / %d ms)",
             self.settings.mqtt.host,

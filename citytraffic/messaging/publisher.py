@@ -50,21 +50,6 @@ class _Entry:
     retain: bool
 
 
-class _AbortCompat:
-    """The few paho client calls the fault layer's old `abort()` makes, mapped to `abort()`."""
-
-    def __init__(self, publisher: GatewayPublisher) -> None:
-        self._publisher = publisher
-        self._sock = publisher.client.socket()
-        self.on_disconnect: object = None
-
-    def socket(self) -> Any:
-        return self._sock
-
-    def loop_stop(self) -> None:
-        GatewayPublisher.abort(self._publisher)  # the base one: a subclass may override abort
-
-
 def status_payload(
     gateway_id: str, status: Literal["online", "offline"], with_ts: bool = True
 ) -> bytes:
@@ -204,12 +189,6 @@ class GatewayPublisher(MqttConnection):
                 sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
         return lost
-
-    @property
-    def _client(self) -> _AbortCompat:
-        """Deprecated: for `simulators.faults.AbortableGatewayPublisher.abort()`, written for an
-        earlier version that ran paho's own loop thread; use `abort()` instead."""
-        return _AbortCompat(self)
 
     def __enter__(self) -> GatewayPublisher:
         return self
