@@ -31,6 +31,8 @@ def range_flags(
 ) -> str:
     """Return `ok` or the `;`-joined flags of one detector reading."""
     flags: list[str] = []
+    if interval_s <= 0:
+        return "interval_invalid"
     if count is not None:
         if count < 0:
             flags.append("count_negative")

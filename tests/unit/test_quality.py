@@ -25,3 +25,7 @@ def test_consistency_flags_and_joining() -> None:
     assert range_flags(-2, 1.5, 300.0, 60) == (
         "count_negative;occupancy_out_of_range;speed_out_of_range"
     )
+
+
+def test_non_positive_interval_is_a_flag_not_a_crash() -> None:
+    assert range_flags(3, 0.1, 40.0, 0) == "interval_invalid"
