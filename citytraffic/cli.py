@@ -30,6 +30,19 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(network_app, name="network")
 broker_app = typer.Typer(no_args_is_help=True, help="Production broker security files.")
 app.add_typer(broker_app, name="broker")
+keys_app = typer.Typer(no_args_is_help=True, help="API keys of operator and admin accounts.")
+app.add_typer(keys_app, name="keys")
+signals_app = typer.Typer(no_args_is_help=True, help="Signal control.")
+app.add_typer(signals_app, name="signals")
+
+
+def _register_optional_commands() -> None:
+    """Commands whose modules pull heavy imports register lazily-importing wrappers."""
+    from control.benchmark_cli import signals_benchmark
+    from forecasting.cli import backtest_command
+
+    forecast_app.command("backtest")(backtest_command)
+    signals_app.command("benchmark")(signals_benchmark)
 
 
 def build_settings() -> Settings:
@@ -242,7 +255,64 @@ def broker_passwd(
     typer.echo(password_line(user, password))
 
 
+@forecast_app.command("run")
+def forecast_run(
+    interval: Annotated[int, typer.Option(help="seconds between forecast runs")] = 300,
+    horizons: Annotated[str, typer.Option(help="minutes ahead, comma-separated")] = "5,15,30,60",
+    once: Annotated[bool, typer.Option(help="forecast once and exit")] = False,
+) -> None:
+    """Forecast every detector from the store each interval and write forecasts back."""
+    from citytraffic.storage.factory import open_store
+    from forecasting.live import run_forecaster
+
+    settings = build_settings()
+    try:
+        horizons_min = [int(h) for h in horizons.split(",") if h.strip()]
+    except ValueError:
+        typer.echo("--horizons must be whole minutes, e.g. 5,15,30,60", err=True)
+        raise typer.Exit(2) from None
+    run_forecaster(
+        open_store(settings),
+        _load_network(settings),
+        interval_s=interval,
+        horizons_min=horizons_min,
+        once=once,
+    )
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="account name, e.g. alice")],
+    role: Annotated[str, typer.Option(help="operator | admin")] = "operator",
+) -> None:
+    """Create an API key; the plain key is printed once and stored only as a SHA-256 digest."""
+    from api.auth import create_api_key
+
+    typer.echo(create_api_key(build_settings(), name, role))
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (ids, accounts, roles, revoked); never the keys themselves."""
+    from api.auth import list_api_keys
+
+    for record in list_api_keys(build_settings()):
+        typer.echo(str(record))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str) -> None:
+    """Revoke a key by id."""
+    from api.auth import revoke_api_key
+
+    if not revoke_api_key(build_settings(), key_id):
+        typer.echo(f"no key {key_id!r}", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"revoked {key_id}")
+
+
 def main() -> None:
+    _register_optional_commands()
     app()
 
 

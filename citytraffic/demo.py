@@ -101,8 +101,18 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None]) 
         children.append(
             ManagedProcess("simulator", sim_args, workdir, lambda: True, env=env).start()
         )
+        children.append(
+            ManagedProcess(
+                "forecaster",
+                [*cli, "forecast", "run", "--interval", "60"],
+                workdir,
+                lambda: True,
+                env=env,
+            ).start()
+        )
         url = f"http://127.0.0.1:{opts.port}"
         say(f"citytraffic is running: {url}  (live conditions: {url}/api/v1/conditions)")
+        say(f"operator API key (log in on the dashboard): {_demo_key(settings, workdir)}")
         say(f"logs and data: {workdir}")
         say(
             "press Ctrl-C to stop"
@@ -171,6 +181,12 @@ def _child_env(settings: Settings, workdir: Path, broker: Broker) -> dict[str, s
         }
     )
     return env
+
+
+def _demo_key(settings: Settings, workdir: Path) -> str:
+    from api.auth import ensure_demo_operator_key
+
+    return ensure_demo_operator_key(settings.model_copy(update={"data_dir": workdir}))
 
 
 def _write_demo_network(path: Path) -> None:
