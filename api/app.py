@@ -4,7 +4,11 @@ No settings are read at import time: the CLI (the composition root) builds Setti
 store and loads the network, and passes them in. Routes reach them through `api.deps`.
 
 Request path, outermost first: metrics (counts everything) -> CORS (when origins are configured)
--> body size limit -> routers: health, metrics, network, conditions, history.
+-> body size limit -> routers. `ROUTERS` below is the role decision of every router (public,
+public with the per-IP rate limit, operator, admin); `create_app` refuses to build an app with a
+route that has no role decision. The snapshot refresh also runs the live engines (conditions,
+health, incidents: api/live.py), renders the public feeds and publishes the stream events
+(api/derive.py).
 """
 
 from __future__ import annotations
@@ -19,26 +23,76 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import anyio
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from api.alarms import AUDIT_MEASUREMENT, AlarmBook
+from api.auth import (
+    RoleGuard,
+    build_authenticator,
+    require_admin,
+    require_operator,
+    require_public,
+    require_public_limited,
+)
+from api.auth.openapi import check_roles, install_openapi
+from api.derive import Deriver
+from api.events import StreamHub
+from api.feeds import FeedContext
+from api.live import LiveEngines
 from api.metrics import ApiMetrics, MetricsMiddleware
 from api.middleware import BodySizeLimitMiddleware
-from api.routes import conditions, health, history, metrics
+from api.routes import (
+    admin,
+    conditions,
+    dashboard,
+    feeds,
+    health,
+    health_detectors,
+    history,
+    incidents,
+    metrics,
+    ngsi,
+    stream,
+)
+from api.routes import auth as auth_routes
 from api.routes import network as network_routes
-from api.snapshot import SnapshotService
+from api.snapshot import NS, Snapshot, SnapshotService
+from citytraffic.conditions import DEFAULT_CONDITIONS
 from citytraffic.domain.network import Network
 from citytraffic.settings import Settings
-from citytraffic.storage.port import Store
+from citytraffic.storage.port import Store, StoreError
 
 __all__ = ["create_app", "run_api"]
 
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
-Live traffic conditions of the citytraffic network: the latest reading of every detector (served
-from a snapshot refreshed every few seconds), one detector's history in time buckets, the network
-as GeoJSON, health and Prometheus metrics. Times are RFC 3339 UTC; units are in field names."""
+Live traffic conditions of the citytraffic network: the latest reading of every detector and the
+conditions of every link (served from a snapshot refreshed every few seconds), public feeds
+(GeoJSON road status, DATEX II v3, NGSI-LD TrafficFlowObserved, WZDx), a WebSocket stream of
+changes, and for operators detector health, incidents, history and metrics. Roles: public,
+operator, admin (`x-role` on each operation); operators authenticate with an API key
+(`Authorization: Bearer` or `X-API-Key`) or the session cookie of `POST /auth/login`. Times are
+RFC 3339 UTC; units are in field names."""
+
+# The role decision of every router. A router whose routes declare their own guard (auth,
+# stream) is listed with None; create_app checks that every route ends up with one.
+ROUTERS: tuple[tuple[APIRouter, RoleGuard | None], ...] = (
+    (health.router, require_public),
+    (auth_routes.router, require_public),
+    (network_routes.router, require_public_limited),
+    (conditions.router, require_public_limited),
+    (feeds.router, require_public_limited),
+    (ngsi.router, require_public_limited),
+    (stream.router, None),
+    (dashboard.router, None),  # pages/static public, layers public-limited: per route
+    (metrics.router, require_operator),
+    (history.router, require_operator),
+    (health_detectors.router, require_operator),
+    (incidents.router, require_operator),
+    (admin.router, require_admin),
+)
 
 
 def create_app(
@@ -49,17 +103,54 @@ def create_app(
     clock_ns: Callable[[], int] = time.time_ns,
 ) -> FastAPI:
     """Build the app. The snapshot is refreshed once before serving, then in the background."""
+    f = settings.feeds
+    feed_context = FeedContext(
+        publisher=f.publisher,
+        country=f.country,
+        national_identifier=f.national_identifier,
+        language=f.language,
+        contact_email=f.contact_email,
+        update_frequency_s=max(1, round(settings.api.snapshot_refresh_s)),
+    )
+    engines = LiveEngines(network, settings.live) if settings.live.enabled else None
+    deriver = Deriver(
+        store,
+        network,
+        engines,
+        feed_context,
+        settings.api.live_window_s,
+        stale_after_s=DEFAULT_CONDITIONS.stale_after_s,
+    )
+    hub = StreamHub(settings.live.stream_max_clients, settings.live.stream_queue)
+
+    def publish(snapshot: Snapshot) -> None:
+        hub.publish(list(snapshot.events))
+
     snapshots = SnapshotService(
         store,
         network,
         live_window_s=settings.api.live_window_s,
         refresh_s=settings.api.snapshot_refresh_s,
         clock_ns=clock_ns,
+        derive=deriver,
+        on_refresh=publish,
     )
     api_metrics = ApiMetrics(snapshots)
+    alarms = AlarmBook()
+
+    def replay_audit() -> None:
+        now_ns = clock_ns()
+        start_ns = now_ns - settings.live.audit_lookback_days * 86_400 * NS
+        try:
+            rows = store.range(AUDIT_MEASUREMENT, start_ns, now_ns + 1)
+        except StoreError as exc:
+            log.warning("operator actions not reloaded (alarm states start empty): %s", exc)
+            return
+        alarms.replay(rows)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(replay_audit)
         await anyio.to_thread.run_sync(snapshots.refresh)
         task = asyncio.create_task(snapshots.run(), name="snapshot-refresh")
         try:
@@ -81,8 +172,13 @@ def create_app(
     app.state.snapshots = snapshots
     app.state.metrics = api_metrics
     app.state.clock_ns = clock_ns
-    for module in (health, metrics, network_routes, conditions, history):
-        app.include_router(module.router)
+    app.state.alarms = alarms
+    app.state.hub = hub
+    app.state.auth = build_authenticator(settings)
+    for router, guard in ROUTERS:
+        app.include_router(router, dependencies=[Depends(guard)] if guard is not None else None)
+    check_roles(app)
+    install_openapi(app, settings.auth.cookie_name)
 
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.api.max_body_bytes)
     origins = settings.api.cors_origins

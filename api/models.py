@@ -46,12 +46,50 @@ class DetectorConditionOut(BaseModel):
     quality: str = Field(description="`ok` or `;`-joined range flags")
 
 
+class LinkConditionOut(BaseModel):
+    """Conditions of one link from the conditions engine (docs/conditions.md)."""
+
+    link: str
+    name: str
+    road_class: str = Field(description="urban | freeway: picks the level-of-service rule")
+    lanes: int
+    lanes_reporting: int = Field(description="lanes with a reading in the newest interval")
+    free_flow_kmh: float
+    updated: str | None = Field(description="end of the newest interval used; null: no data")
+    data_age_s: float | None = Field(description="seconds between updated and conditions_at")
+    stale: bool = Field(description="the newest reading is too old for a level of service")
+    los: str | None = Field(description="level of service A-F; null when it cannot be told")
+    los_basis: str | None
+    los_reason: str | None = Field(description="why los is null")
+    congested: bool | None
+    congested_for_s: float | None
+    trend: str | None = Field(description="building_up | easing | stable")
+    speed_kmh: float | None
+    speed_basis: str | None = Field(description="measured | estimated_from_occupancy")
+    speed_ratio: float | None = Field(description="speed / free-flow speed")
+    flow_vph: float | None = Field(description="total over the reporting lanes")
+    flow_vph_per_lane: float | None
+    occupancy: float | None = Field(description="lane mean, fraction 0..1")
+    density_vpkm: float | None = Field(description="total over the reporting lanes")
+    quality: str = Field(description="`ok` or the flags seen in the averaging window")
+    samples: int
+    flagged_samples: int
+    detectors: list[str] = Field(description="detectors that fed the values")
+    excluded_detectors: list[str] = Field(description="left out: detector health bad")
+
+
 class ConditionsOut(BaseModel):
     generated_at: str = Field(description="when this snapshot was read from the store")
     snapshot_age_s: float = Field(description="seconds since generated_at when this was sent")
     stale: bool = Field(description="the store could not be read at the last refresh(es)")
     live_window_s: int = Field(description="readings older than this are not listed")
     detectors: list[DetectorConditionOut]
+    conditions_at: str | None = Field(
+        None, description="when the conditions engine last ran; null: not yet"
+    )
+    links: list[LinkConditionOut] = Field(
+        default_factory=list, description="per-link conditions (with `site`: that site's links)"
+    )
 
 
 class HistoryBucketOut(BaseModel):

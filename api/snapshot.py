@@ -7,9 +7,10 @@ pre-encoded and grouped by site, so `/api/v1/conditions` only splices bytes. Whe
 be read the last snapshot stays in place; responses then say `stale: true` and how old it is.
 
 The snapshot also carries the latest `ingest_stats` points (the ingest processes' own counters)
-for `/metrics`, so a Prometheus scrape costs no store query either. Later engines (levels of
-service, incidents, feeds, the WebSocket stream) can derive their views from `Snapshot.detectors`
-in the same refresh.
+for `/metrics`, so a Prometheus scrape costs no store query either. A `Derive` step (api/derive.py)
+adds, in the same refresh, the live engines' view (link conditions, health, incidents), the
+rendered public feeds and the stream events; `on_refresh` then publishes those events on the
+event loop.
 """
 
 from __future__ import annotations
@@ -18,18 +19,25 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import anyio
 import msgspec
 
+from api.timefmt import NS, rfc3339
 from citytraffic.domain.network import Detector, Network
 from citytraffic.storage.points import Row
 from citytraffic.storage.port import Store
 
+if TYPE_CHECKING:
+    from api.events import StreamEvent
+    from api.feeds import FeedSet, SignalRow
+    from api.live import LiveView
+
 __all__ = [
     "DETECTOR_MEASUREMENT",
     "INGEST_STATS_MEASUREMENT",
+    "NS",
     "DetectorCondition",
     "IngestStats",
     "Snapshot",
@@ -42,15 +50,6 @@ log = logging.getLogger(__name__)
 
 DETECTOR_MEASUREMENT = "detector"
 INGEST_STATS_MEASUREMENT = "ingest_stats"
-NS = 1_000_000_000
-
-
-def rfc3339(time_ns: int) -> str:
-    """`2025-01-02T03:04:05Z`, with microseconds only when they are not zero."""
-    seconds, rest_ns = divmod(time_ns, NS)
-    dt = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest_ns // 1000)
-    text = dt.isoformat(timespec="microseconds" if dt.microsecond else "seconds")
-    return text.replace("+00:00", "Z")
 
 
 class DetectorCondition(msgspec.Struct, frozen=True):
@@ -84,6 +83,14 @@ class Snapshot:
     chunks_by_site: dict[str, bytes]  # site -> `{...},{...}` (detector objects, no brackets)
     all_chunk: bytes = b""  # every site's chunk, joined
     ingest: tuple[IngestStats, ...] = ()
+    # derived in the same refresh (api/derive.py); absent when no Deriver is configured
+    live: LiveView | None = None
+    signals: dict[str, SignalRow] = field(default_factory=dict)
+    links_chunk: bytes = b""  # every link's conditions record, joined
+    links_chunks_by_site: dict[str, bytes] = field(default_factory=dict)
+    feeds: FeedSet | None = None
+    feed_key: bytes = b""
+    events: tuple[StreamEvent, ...] = ()
     generated_at: str = field(init=False)
 
     def __post_init__(self) -> None:
@@ -94,13 +101,17 @@ class Snapshot:
     ) -> bytes:
         """The /api/v1/conditions body for all sites or one site (pre-encoded parts spliced)."""
         items = self.all_chunk if site is None else self.chunks_by_site.get(site, b"")
+        links = self.links_chunk if site is None else self.links_chunks_by_site.get(site, b"")
         age_s = max(0.0, (now_ns - self.generated_ns) / NS)
+        computed = self.live.computed_ns if self.live is not None else 0
+        conditions_at = f'"{rfc3339(computed)}"' if computed else "null"
         head = (
             f'{{"generated_at":"{self.generated_at}","snapshot_age_s":{age_s:.3f},'
             f'"stale":{"true" if stale else "false"},"live_window_s":{live_window_s},'
             '"detectors":['
         )
-        return head.encode() + items + b"]}"
+        middle = f'],"conditions_at":{conditions_at},"links":['
+        return b"".join((head.encode(), items, middle.encode(), links, b"]}"))
 
 
 def _num(value: object) -> float | None:
@@ -176,6 +187,14 @@ def build_snapshot(
     )
 
 
+class Derive(Protocol):
+    """Adds derived views to a freshly read snapshot (api/derive.py: `Deriver`)."""
+
+    def __call__(
+        self, prev: Snapshot | None, base: Snapshot, rows: list[Row], now_ns: int
+    ) -> Snapshot: ...
+
+
 class SnapshotService:
     """Holds the current snapshot and refreshes it from the store."""
 
@@ -186,7 +205,11 @@ class SnapshotService:
         live_window_s: int,
         refresh_s: float,
         clock_ns: Callable[[], int] = time.time_ns,
+        derive: Derive | None = None,
+        on_refresh: Callable[[Snapshot], Any] | None = None,
     ) -> None:
+        self.derive = derive
+        self.on_refresh = on_refresh  # called on the event loop with each new snapshot
         self.store = store
         self.network = network
         self.live_window_s = live_window_s
@@ -206,6 +229,8 @@ class SnapshotService:
             detector_rows = self.store.latest(DETECTOR_MEASUREMENT, since_ns)
             ingest_rows = self.store.latest(INGEST_STATS_MEASUREMENT, since_ns)
             snapshot = build_snapshot(detector_rows, ingest_rows, self.network, now_ns)
+            if self.derive is not None:
+                snapshot = self.derive(self.current, snapshot, detector_rows, now_ns)
         except Exception as exc:  # the loop must survive anything the store raises
             self.failures += 1
             if self.last_ok or self.refreshes + self.failures == 1:
@@ -236,4 +261,10 @@ class SnapshotService:
         """
         while True:
             await anyio.sleep(self.refresh_s)
-            await anyio.to_thread.run_sync(self.refresh)
+            before = self.current
+            snapshot = await anyio.to_thread.run_sync(self.refresh)
+            if snapshot is not None and snapshot is not before and self.on_refresh is not None:
+                try:
+                    self.on_refresh(snapshot)
+                except Exception:  # a subscriber problem must not stop the refreshes
+                    log.exception("publishing the snapshot's events failed")

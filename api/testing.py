@@ -4,6 +4,7 @@
 - `SwitchableStore`: wraps any Store, counts the calls per method and can be switched `down`
   (every call then raises StoreUnavailable), to show what the API does during a store outage.
 - `reading_point`, `ingest_stats_point`: points in the shape the ingest process writes them.
+- `key_headers(settings, name, role)`: a fresh API key (operator or admin) as request headers.
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 
+from citytraffic.settings import Settings
 from citytraffic.storage.points import Point, Row, make_tags
 from citytraffic.storage.port import Aggregate, Bucket, Store, StoreUnavailable
 
-__all__ = ["ManualClock", "SwitchableStore", "ingest_stats_point", "reading_point"]
+__all__ = ["ManualClock", "SwitchableStore", "ingest_stats_point", "key_headers", "reading_point"]
 
 
 class ManualClock:
@@ -119,3 +121,13 @@ def reading_point(
 def ingest_stats_point(instance: str, time_ns: int, **fields: float | int | str | bool) -> Point:
     """An `ingest_stats` point as the ingest process writes it every few seconds."""
     return Point("ingest_stats", make_tags(instance=instance), dict(fields), time_ns)
+
+
+def key_headers(
+    settings: Settings, name: str = "test-operator", role: str = "operator"
+) -> dict[str, str]:
+    """Create an API key in the settings' key file; return the header that sends it."""
+    from api.auth import create_api_key
+
+    key = create_api_key(settings, name, role, created_by="test")
+    return {"Authorization": f"Bearer {key}"}

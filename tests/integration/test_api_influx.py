@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.models import ConditionsOut, HistoryOut
 from api.snapshot import SnapshotService, rfc3339
-from api.testing import ingest_stats_point, reading_point
+from api.testing import ingest_stats_point, key_headers, reading_point
 from citytraffic.network_file import load_network
 from citytraffic.settings import ApiSettings, Settings
 from citytraffic.storage.influx import InfluxStore
@@ -37,8 +37,10 @@ def store(influxd: InfluxServer) -> Iterator[InfluxStore]:
 
 
 @pytest.fixture
-def app(store: InfluxStore) -> FastAPI:
-    settings = Settings(api=ApiSettings(snapshot_refresh_s=600, live_window_s=3600))
+def app(store: InfluxStore, tmp_path: Path) -> FastAPI:
+    settings = Settings(
+        data_dir=tmp_path, api=ApiSettings(snapshot_refresh_s=600, live_window_s=3600)
+    )
     return create_app(settings, store, load_network(EXAMPLE))
 
 
@@ -88,7 +90,8 @@ def test_conditions_and_history_from_influxdb(store: InfluxStore, app: FastAPI) 
         ]
     )
 
-    with TestClient(app) as client:
+    # history and metrics are operator-only
+    with TestClient(app, headers=key_headers(app.state.settings)) as client:
         r = client.get("/api/v1/conditions")
         assert r.status_code == 200
         body = ConditionsOut.model_validate_json(r.content)
@@ -156,7 +159,7 @@ def test_influxd_outage_keeps_the_last_snapshot(
     now_ns = time.time_ns()
     store.write([reading_point("J1", "J1-S-1", now_ns - 5 * NS, count=3)])
     snapshots: SnapshotService = app.state.snapshots
-    with TestClient(app) as client:
+    with TestClient(app, headers=key_headers(app.state.settings)) as client:
         first = client.get("/api/v1/conditions").json()
         assert [d["detector"] for d in first["detectors"]] == ["J1-S-1"]
         influxd.stop()

@@ -10,7 +10,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.testing import key_headers
 from citytraffic.processes import free_port, wait_until
+from citytraffic.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +30,7 @@ from citytraffic.storage.sqlite import SqliteStore
 port, db, network = int(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3])
 store = SqliteStore(db)
 store.write([reading_point("J1", "J1-W-1", time.time_ns() - 10**10, count=4)])
-settings = Settings(api=ApiSettings(port=port, snapshot_refresh_s=0.2))
+settings = Settings(data_dir=Path(sys.argv[4]), api=ApiSettings(port=port, snapshot_refresh_s=0.2))
 run_api(settings, store, load_network(network))
 print("stopped cleanly", flush=True)
 """
@@ -36,9 +38,19 @@ print("stopped cleanly", flush=True)
 
 def test_run_api_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
+    # /metrics is operator-only: a key in the server's data dir
+    headers = key_headers(Settings(data_dir=tmp_path / "data"))
     log = (tmp_path / "api.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER, str(port), str(tmp_path / "s.sqlite"), str(EXAMPLE)],
+        [
+            sys.executable,
+            "-c",
+            SERVER,
+            str(port),
+            str(tmp_path / "s.sqlite"),
+            str(EXAMPLE),
+            str(tmp_path / "data"),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
     )
@@ -58,7 +70,7 @@ def test_run_api_serves_and_stops_on_sigterm(tmp_path: Path) -> None:
         assert httpx.get(f"{base}/api/v1/network", timeout=5).json()["type"] == "FeatureCollection"
 
         def refreshes() -> float:
-            text = httpx.get(f"{base}/metrics", timeout=5).text
+            text = httpx.get(f"{base}/metrics", headers=headers, timeout=5).text
             line = next(
                 ln
                 for ln in text.splitlines()

@@ -99,7 +99,9 @@ def test_requests_do_not_query_the_store(store: SwitchableStore) -> None:
             assert client.get("/api/v1/conditions").status_code == 200
         assert client.get("/health").status_code == 200
         assert store.calls == before
-    assert before["latest"] == 2  # one refresh at start-up: detectors + ingest_stats
+    # one refresh at start-up: detectors + ingest_stats + signal states (latest), new readings
+    # for the live engines and the audit replay (range)
+    assert (before["latest"], before["range"]) == (3, 2)
 
 
 def test_background_refresh_picks_up_new_readings(store: SwitchableStore) -> None:

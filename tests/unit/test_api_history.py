@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from api.app import create_app
 from api.models import HistoryOut
 from api.routes.history import parse_time_ns, parse_window_s
-from api.testing import ManualClock, SwitchableStore, reading_point
+from api.testing import ManualClock, SwitchableStore, key_headers, reading_point
 from citytraffic.network_file import load_network
 from citytraffic.settings import ApiSettings, Settings
 from citytraffic.storage.sqlite import SqliteStore
@@ -43,12 +43,13 @@ def store(tmp_path: Path) -> Iterator[SwitchableStore]:
 
 
 @pytest.fixture
-def client(store: SwitchableStore) -> Iterator[TestClient]:
+def client(store: SwitchableStore, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(
-        api=ApiSettings(snapshot_refresh_s=600, max_history_s=86_400, max_history_buckets=100)
+        data_dir=tmp_path,
+        api=ApiSettings(snapshot_refresh_s=600, max_history_s=86_400, max_history_buckets=100),
     )
     app = create_app(settings, store, load_network(EXAMPLE), clock_ns=ManualClock(T0))
-    with TestClient(app) as c:
+    with TestClient(app, headers=key_headers(settings)) as c:  # history is operator-only
         yield c
 
 

@@ -14,7 +14,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.app import create_app
 from api.deps import get_network
 from api.models import NetworkOut
-from api.testing import ManualClock, SwitchableStore, ingest_stats_point, reading_point
+from api.testing import (
+    ManualClock,
+    SwitchableStore,
+    ingest_stats_point,
+    key_headers,
+    reading_point,
+)
 from citytraffic.domain.network import Network, Site, SiteKind
 from citytraffic.network_file import load_network, network_from_geojson, network_to_geojson
 from citytraffic.settings import ApiSettings, Settings
@@ -42,14 +48,16 @@ def store(tmp_path: Path) -> Iterator[SwitchableStore]:
     inner.close()
 
 
-def make_app(store: SwitchableStore, **api: object) -> FastAPI:
-    settings = Settings(api=ApiSettings(snapshot_refresh_s=600, **api))
+def make_app(store: SwitchableStore, data_dir: Path = Path("var"), **api: object) -> FastAPI:
+    settings = Settings(data_dir=data_dir, api=ApiSettings(snapshot_refresh_s=600, **api))
     return create_app(settings, store, load_network(EXAMPLE), clock_ns=ManualClock(T0))
 
 
 @pytest.fixture
-def client(store: SwitchableStore) -> Iterator[TestClient]:
-    with TestClient(make_app(store)) as c:
+def client(store: SwitchableStore, tmp_path: Path) -> Iterator[TestClient]:
+    app = make_app(store, tmp_path)
+    # /metrics is operator-only
+    with TestClient(app, headers=key_headers(app.state.settings)) as c:
         yield c
 
 
