@@ -70,8 +70,8 @@ def demo(
     seed: Annotated[int, typer.Option(help="simulator seed")] = 7,
     speedup: Annotated[
         float, typer.Option(help="simulated s per wall s while catching up")
-    ] = 120.0,
-    history: Annotated[int, typer.Option(help="seconds of past traffic to replay first")] = 7200,
+    ] = 300.0,
+    history: Annotated[int, typer.Option(help="seconds of past traffic to replay first")] = 3600,
 ) -> None:
     """Run broker, store, ingest, API and the synthetic city on this machine."""
     from citytraffic.demo import DemoOptions, run_demo

@@ -33,8 +33,8 @@ class DemoOptions:
     store: str = "auto"  # auto | influx | sqlite
     seed: int = 7
     interval_s: int = 20
-    history_s: int = 2 * 3600
-    speedup: float = 120.0
+    history_s: int = 3600
+    speedup: float = 300.0
     keep_data: bool = False
 
 

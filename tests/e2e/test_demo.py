@@ -3,7 +3,9 @@ influxd hidden from PATH must fall back to amqtt + SQLite and serve live per-det
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -58,6 +60,11 @@ def _wait_for_detectors(
     return body, time.monotonic() - started
 
 
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def _hidden_servers_env() -> dict[str, str]:
     venv_bin = str(Path(sys.executable).parent)
     return {k: v for k, v in os.environ.items() if not k.startswith("CITYTRAFFIC_")} | {
@@ -67,9 +74,9 @@ def _hidden_servers_env() -> dict[str, str]:
 
 def test_demo_without_servers_serves_live_conditions(tmp_path: Path) -> None:
     env = _hidden_servers_env()
-    proc, port = _run_demo(tmp_path, env, duration_s=45)
+    proc, port = _run_demo(tmp_path, env, duration_s=60)
     try:
-        body, waited_s = _wait_for_detectors(proc, port, wait_s=40)
+        body, waited_s = _wait_for_detectors(proc, port, wait_s=55)
         assert body.get("detectors"), (
             f"no live data; demo output:\n{proc.stdout.read() if proc.poll() is not None else ''}"
         )
@@ -78,8 +85,7 @@ def test_demo_without_servers_serves_live_conditions(tmp_path: Path) -> None:
         assert body["generated_at"]
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _kill_group(proc)
     assert proc.returncode == 0, out
     assert "broker: amqtt" in out
     assert "citytraffic.sqlite" in out
@@ -90,14 +96,14 @@ def test_demo_without_servers_serves_live_conditions(tmp_path: Path) -> None:
 def test_demo_with_mosquitto_and_influxd(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITYTRAFFIC_")}
     env["PATH"] = env.get("PATH", "") + ":/usr/sbin:/usr/bin"
-    proc, port = _run_demo(tmp_path, env, duration_s=40)
+    proc, port = _run_demo(tmp_path, env, duration_s=100)
     try:
-        body, _ = _wait_for_detectors(proc, port, wait_s=35)
+        body, _ = _wait_for_detectors(proc, port, wait_s=55)
         assert body.get("detectors")
+        proc.send_signal(signal.SIGTERM)  # the other way a demo ends: cleanly on SIGTERM
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        _kill_group(proc)
     assert proc.returncode == 0, out
     assert "broker: mosquitto" in out
     assert "store: http://127.0.0.1:" in out
