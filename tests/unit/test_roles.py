@@ -35,6 +35,7 @@ EXPECTED: dict[tuple[str, str], str] = {
     ("GET", "/auth/whoami"): "public",
     ("GET", "/api/v1/network"): "public",
     ("GET", "/api/v1/conditions"): "public",
+    ("GET", "/api/v1/forecasts"): "public",
     ("GET", "/feeds/road-status.geojson"): "public",
     ("GET", "/feeds/datex2/traffic-status.xml"): "public",
     ("GET", "/feeds/wzdx/devices.geojson"): "public",
