@@ -29,6 +29,8 @@ lint: install
 bench: install-all
 	$(PY) benchmarks/ingest.py --readings 200000
 	$(PY) benchmarks/forecasting.py
+	$(PY) benchmarks/api.py
+	$(PY) benchmarks/dashboard.py
 
 clean:
 	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache
