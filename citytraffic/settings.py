@@ -184,6 +184,22 @@ class LiveSettings(BaseModel):
     stream_ping_s: float = Field(20.0, gt=0)
 
 
+class MapSettings(BaseModel):
+    """Base map of /map and the dashboard: online OSM tiles, none (offline control room), or a
+    local tile server's XYZ template, e.g. http://tiles.local/{z}/{x}/{y}.png."""
+
+    tiles: str = Field("osm", description="osm | none | XYZ template of a tile server")
+    tile_attribution: str | None = None
+
+    @field_validator("tiles")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from maps.tiles import tile_source
+
+        tile_source(v)  # raises ValueError naming the accepted forms: refused at start-up
+        return v
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITYTRAFFIC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -198,6 +214,7 @@ class Settings(BaseSettings):
     influx: InfluxSettings = InfluxSettings()
     ingest: IngestSettings = IngestSettings()
     api: ApiSettings = ApiSettings()
+    maps: MapSettings = MapSettings()
     auth: AuthSettings = AuthSettings()
     feeds: FeedSettings = FeedSettings()
     live: LiveSettings = LiveSettings()

@@ -183,7 +183,8 @@
   }
 
   /* Link chart: measured history (sum of lanes' flows, mean of their speeds per 5-min bucket)
-   * from /api/v1/history, and the forecast from /api/v1/forecasts when the server has it. */
+   * from /api/v1/history, and the link's newest forecast per horizon from /api/v1/forecasts
+   * ({"forecasts": [{target_time, speed_kmh, speed_kmh_lower, speed_kmh_upper, flow_vph, ...}]}). */
   function linkChart(opts) {
     var byId = {};
     var chart = global.CTChart.attach(opts.box);
@@ -227,10 +228,10 @@
 
     function forecastSeries(res, variable) {
       var body = res.data;
-      var items = Array.isArray(body) ? body : (body && (body.forecasts || body.points || body.items)) || [];
+      var items = (body && body.forecasts) || [];
       var points = [], band = [];
       items.forEach(function (it) {
-        var t = Date.parse(it.target || it.time || it.t);
+        var t = Date.parse(it.target_time || it.target || it.time);
         if (!isFinite(t)) {
           return;
         }
@@ -250,18 +251,14 @@
         note("Pick a link (type its id or click it on the map).");
         return Promise.resolve();
       }
-      if (!operator) {
-        opts.box.setAttribute("data-state", "login");
-        note("History and forecasts are for operators: log in.");
-        return Promise.resolve();
-      }
       var mine = ++seq;
       var hours = Number(opts.range.value) || 3;
       var variable = opts.variable.value;
       var now = Date.now();
       var start = new Date(now - hours * 3600000).toISOString();
       opts.box.setAttribute("data-state", "loading");
-      var calls = link.detectors.map(function (d) {
+      // measured history is operator data; the forecasts are public
+      var calls = !operator ? [] : link.detectors.map(function (d) {
         return api("GET", opts.routes.history + "?detector=" + encodeURIComponent(d) + "&start=" +
           encodeURIComponent(start) + "&window=" + BUCKET_S);
       });
@@ -284,16 +281,18 @@
               { key: "forecast", label: "forecast", dashed: true, points: fc.points, band: fc.band }
             ]
           });
-          opts.box.setAttribute("data-state", history.length ? "drawn" : "no-data");
+          opts.box.setAttribute("data-state", history.length || fc.points.length ? "drawn" : "no-data");
           opts.box.setAttribute("data-link", link.id);
-          var parts = [link.id + (link.name ? " " + link.name : "") + ": " + history.length +
-            " buckets of 5 min from " + link.detectors.length + " detector(s)"];
+          opts.box.setAttribute("data-forecast-points", String(fc.points.length));
+          var parts = [link.id + (link.name ? " " + link.name : "") + ": " + (operator ?
+            history.length + " buckets of 5 min from " + link.detectors.length + " detector(s)" :
+            "measured history for operators (log in)")];
           if (routeMissing(out[1])) {
             parts.push("no forecasts: this server has no /api/v1/forecasts route yet");
-          } else if (!out[1].ok) {
-            parts.push("no forecast for this link");
+          } else if (!out[1].ok || !fc.points.length) {
+            parts.push("no forecast for this link yet");
           } else {
-            parts.push(fc.points.length + " forecast points");
+            parts.push(fc.points.length + " forecast points (newest per horizon)");
           }
           note(parts.join("; "));
         });

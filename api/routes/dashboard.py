@@ -37,6 +37,7 @@ from api.dashboard import (
 )
 from api.deps import ClockDep, NetworkDep, SnapshotDep
 from api.models import ErrorOut
+from api.routes.network import etag_matches
 from api.snapshot import SnapshotService
 from api.timefmt import rfc3339
 from citytraffic.domain.network import Network
@@ -72,14 +73,10 @@ PAGE_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 def dashboard_config(settings: Settings) -> DashboardConfig:
     """The base map from settings: `maps.tiles` ("osm" by default, "none", or an XYZ template of
-    a local tile server) and `maps.tile_attribution`, when Settings has a `maps` section.
+    a local tile server) and `maps.tile_attribution`.
     A value maps.tile_source refuses is logged and replaced by "none" (no base map)."""
-    section = getattr(settings, "maps", None)
-    tiles = getattr(section, "tiles", None)
-    attribution = getattr(section, "tile_attribution", None)
     config = DashboardConfig(
-        tiles=tiles if isinstance(tiles, str) else "osm",
-        tile_attribution=attribution if isinstance(attribution, str) else None,
+        tiles=settings.maps.tiles, tile_attribution=settings.maps.tile_attribution
     )
     try:
         config.tile_source()
@@ -247,8 +244,7 @@ async def static(path: str, request: Request) -> Response:
         "X-Content-Type-Options": "nosniff",
         "Vary": "Accept-Encoding",
     }
-    if_none_match = request.headers.get("if-none-match", "")
-    if found.etag in {t.strip().removeprefix("W/") for t in if_none_match.split(",")}:
+    if etag_matches(request.headers.get("if-none-match"), found.etag):
         return Response(status_code=304, headers=headers)
     body = found.body
     if found.gzipped is not None and "gzip" in request.headers.get("accept-encoding", ""):
