@@ -3,14 +3,18 @@
 Building a Point per reading and then encoding it costs about 18 us per reading; this builder
 writes the same text in about 5 us (measured on the dev machine, 12-reading batches). Escaping
 is not re-implemented: series prefixes (measurement + tags) and string fields go through
-`LineEncoder`'s cached escaping, numbers are checked by the decoder (finite, int ranges). Any
+`LineEncoder`'s cached escaping. JSON numbers are finite and int ranges are checked by the
+decoder; a message built in code with NaN/inf is refused here (such values always fail a range
+check, so only flagged readings are looked at). Any
 message other than a detector batch goes through `convert.to_points` + `LineEncoder.line`.
 `tests/unit/test_ingest_lines.py` keeps the output identical to the reference conversion.
 """
 
 from __future__ import annotations
 
-from citytraffic.domain.quality import RangeLimits, range_flags
+import math
+
+from citytraffic.domain.quality import QUALITY_OK, RangeLimits, range_flags
 from citytraffic.messaging import payloads
 from citytraffic.storage.lineprotocol import (
     INT64_MAX,
@@ -74,7 +78,10 @@ class LineBuilder:
         for r in m.readings:
             count, occ, speed = r.count, r.occupancy, r.speed_kmh
             head = prefixes.get(r.detector) or self._prefix(prefixes, m.site, r.detector)
-            quality = string(range_flags(count, occ, speed, interval_s, limits))
+            flags = range_flags(count, occ, speed, interval_s, limits)
+            if flags != QUALITY_OK:  # NaN/inf always fail a range check: only look here
+                _refuse_non_finite(occ, speed)
+            quality = string(flags)
             if count is not None and occ is not None and speed is not None:  # the usual case
                 append(
                     f"{head}count={count}i,occupancy={occ!r},speed_kmh={speed!r},"
@@ -89,3 +96,9 @@ class LineBuilder:
                 head += f"speed_kmh={speed!r},"
             append(f"{head}{tail}{quality}{stamp}")
         return out
+
+
+def _refuse_non_finite(*values: float | None) -> None:
+    for v in values:
+        if v is not None and not math.isfinite(v):
+            raise LineProtocolError(f"float {v} is not finite")

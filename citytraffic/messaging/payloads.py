@@ -123,6 +123,8 @@ def decode(payload: bytes, topic_kind: str, topic_key: str) -> Message:
         raise PayloadError("schema", str(exc)) from None
     except msgspec.DecodeError as exc:
         raise PayloadError("malformed_json", str(exc)) from None
+    except UnicodeDecodeError as exc:  # invalid UTF-8 inside a JSON string
+        raise PayloadError("malformed_json", f"invalid UTF-8: {exc.reason}") from None
     if TOPIC_KIND[type(message)] != topic_kind:
         raise PayloadError("wrong_topic", f"{message.__class__.__name__} on a {topic_kind} topic")
     key = message.gateway if isinstance(message, GatewayStatus) else message.site

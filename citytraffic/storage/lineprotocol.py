@@ -40,6 +40,16 @@ def _check_text(value: str, what: str) -> None:
             raise LineProtocolError(f"{what} contains a newline or NUL")
     if value.endswith("\\"):
         raise LineProtocolError(f"{what} ends with a backslash")
+    _check_utf8(value, what)
+
+
+def _check_utf8(value: str, what: str) -> None:
+    """Line protocol is UTF-8: a lone surrogate cannot be encoded and must not crash encode()."""
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:
+            raise LineProtocolError(f"{what} is not valid Unicode text (lone surrogate)") from None
 
 
 def _check_name(value: str, what: str) -> None:
@@ -83,6 +93,7 @@ def format_field_value(value: FieldValue) -> str:
             raise LineProtocolError("string field contains NUL")
         if "\n" in value or "\r" in value:
             raise LineProtocolError("string field contains a newline")
+        _check_utf8(value, "string field")
         return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
     raise LineProtocolError(f"unsupported field type {type(value).__name__}")
 
