@@ -54,6 +54,7 @@ from api.routes import (
     incidents,
     metrics,
     ngsi,
+    signals,
     stream,
 )
 from api.routes import auth as auth_routes
@@ -93,6 +94,7 @@ ROUTERS: tuple[tuple[APIRouter, RoleGuard | None], ...] = (
     (history.router, require_operator),
     (health_detectors.router, require_operator),
     (incidents.router, require_operator),
+    (signals.router, require_operator),
     (admin.router, require_admin),
 )
 

@@ -200,6 +200,21 @@ class MapSettings(BaseModel):
         return v
 
 
+class SignalSettings(BaseModel):
+    """Timing suggestions and the operator plan workflow (docs/signal-workflow.md)."""
+
+    suggestion_ttl_s: int = Field(900, ge=60, description="how long a suggestion may be accepted")
+    plan_validity_s: int = Field(
+        3600, ge=60, le=7 * 86400, description="valid_until - valid_from of a published plan"
+    )
+    stale_after_s: float = Field(300.0, gt=0, description="older readings withhold a suggestion")
+    local_cycle_s: float = Field(
+        90.0, gt=0, description="assumed local plan cycle (equal splits) for expected benefit"
+    )
+    mqtt_client_id: str = Field("citytraffic-api-signals", min_length=1, max_length=64)
+    publish_timeout_s: float = Field(5.0, gt=0, description="wait for the broker's PUBACK")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="CITYTRAFFIC_", env_nested_delimiter="__", env_file=".env", extra="ignore"
@@ -218,6 +233,7 @@ class Settings(BaseSettings):
     auth: AuthSettings = AuthSettings()
     feeds: FeedSettings = FeedSettings()
     live: LiveSettings = LiveSettings()
+    signals: SignalSettings = SignalSettings()
 
     @model_validator(mode="after")
     def _store_needs_url(self) -> Settings:
