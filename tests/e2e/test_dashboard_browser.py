@@ -6,7 +6,7 @@ style sheet and font comes from the API itself; a link forced to crawl through M
 publish ourselves turns E/F on the map (its element's `data-los`) and the congested-links KPI
 moves, without a page reload; an operator logs in with an API key (session cookie), sees alerts
 and operator KPIs, acknowledges an alert, draws a link's history; the suggestions panel accepts
-a suggestion when the API has the workflow, else shows its empty state. Screenshots go to
+a suggestion (checked through /api/v1/signals/decisions). Screenshots go to
 artifacts/screenshots/ (gitignored).
 
 Chromium runs with the container flags (--no-sandbox as root) and a resolver that maps every
@@ -16,6 +16,7 @@ which the page tolerates).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -420,29 +421,23 @@ def test_operator_login_alerts_chart_and_suggestions(demo: Demo, browser: Browse
     assert path.count() == 1 and int(path.get_attribute("data-points") or "0") >= 1
     print(f"chart of {link}: {points} history buckets, {len(fc['forecasts'])} demo forecasts")
 
-    # timing suggestions: accept one when the API has the workflow, else its empty state
+    # timing suggestions: the demo's junctions get suggestions from live flows; accept one
     listed = httpx.get(
         demo.url + "/api/v1/signals/suggestions", headers={"X-API-Key": demo.key}, timeout=10
     )
-    if listed.status_code == 404 and listed.json().get("detail") == "Not Found":
-        wait_js(
-            page, "document.getElementById('ct-suggestions').dataset.state === 'unavailable'", 30
-        )
-    else:
-        assert listed.status_code == 200, listed.text
-        wait_js(
-            page,
-            "['list','empty'].includes(document.getElementById('ct-suggestions').dataset.state)",
-            30,
-        )
-        if page.get_attribute("#ct-suggestions", "data-state") == "list":
-            page.locator("#ct-suggestions button.ct-accept").first.click()
-            wait_js(
-                page,
-                "(document.getElementById('ct-suggestions').dataset.lastDecision || '')"
-                ".startsWith('accept:2')",
-                30,
-            )
+    assert listed.status_code == 200, listed.text
+    wait_js(page, "document.getElementById('ct-suggestions').dataset.state === 'list'", 60)
+    page.locator("#ct-suggestions button.ct-accept").first.click()
+    wait_js(
+        page,
+        "(document.getElementById('ct-suggestions').dataset.lastDecision || '')"
+        ".startsWith('accept:2')",
+        30,
+    )
+    decisions = httpx.get(
+        demo.url + "/api/v1/signals/decisions", headers={"X-API-Key": demo.key}, timeout=10
+    ).json()
+    assert "demo-operator" in json.dumps(decisions) and "accept" in json.dumps(decisions)
     assert not browser.errors, browser.errors
     shot(page, "dashboard-operator-1920x1080.png")
     page.set_viewport_size({"width": 1366, "height": 768})
