@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 NS = 1_000_000_000
 DETECTOR_MEASUREMENT = "detector"
 HEALTH_MEASUREMENT = "detector_health"
+FIRST_DATA_REASSESS_S = 5.0  # reassess soon (not every refresh) when detectors first report
 PAGE = 50_000
 FUTURE_TOLERANCE_S = 120
 
@@ -93,6 +94,7 @@ class LiveEngines:
         self._catchup_ns: int | None = None
         self._health: dict[str, DetectorHealth] = {}
         self._health_ns: int | None = None
+        self._first_seen_since_health = False
         self._version = 0
 
     @property
@@ -117,7 +119,14 @@ class LiveEngines:
             self._ingest(iter(latest or ()))
         view, changed = self._view, False
         health_changes: tuple[DetectorHealth, ...] = ()
-        if self._health_ns is None or now_ns - self._health_ns >= self.cfg.health_every_s * NS:
+        since_health_s = None if self._health_ns is None else (now_ns - self._health_ns) / NS
+        if (
+            since_health_s is None
+            or since_health_s >= self.cfg.health_every_s
+            # data from a detector the last assessment called silent/dead (or never saw):
+            # do not keep showing that alarm for a whole period
+            or (self._first_seen_since_health and since_health_s >= FIRST_DATA_REASSESS_S)
+        ):
             health_changes = self._assess_health(store, now_ns)
             changed = True
         recompute = (
@@ -177,6 +186,8 @@ class LiveEngines:
             series = self._samples[detector]
             if series.get(row.time_ns) == sample:
                 continue
+            if not series or self._silent_in_last_assessment(detector):
+                self._first_seen_since_health = True
             series[row.time_ns] = sample
             self._dirty = True
             intervals[sample.interval_s] += 1
@@ -189,6 +200,10 @@ class LiveEngines:
             for det, series in self._samples.items():
                 for t, s in series.items():
                     self._buckets[self._key(t)][det, t] = s
+
+    def _silent_in_last_assessment(self, detector: str) -> bool:
+        health = self._health.get(detector)
+        return health is not None and ("silent" in health.flags or "dead" in health.flags)
 
     def _all_samples(self) -> Iterator[DetectorSample]:
         for series in self._samples.values():
@@ -214,6 +229,7 @@ class LiveEngines:
             self.network, self._all_samples(), now_ns, window_s=self.cfg.history_s
         )
         self._health_ns, self._health = now_ns, {h.detector: h for h in assessed}
+        self._first_seen_since_health = False
         if self.cfg.write_health and assessed:
             points = [
                 Point(HEALTH_MEASUREMENT, make_tags(**health_tags(h)), health_fields(h), now_ns)

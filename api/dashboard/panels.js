@@ -10,6 +10,22 @@
  */
 (function (global) {
   "use strict";
+
+  function formatBenefit(b) {
+    if (typeof b !== "object") { return String(b); }
+    var saved = b.delay_saved_s_per_veh, pct = b.delay_saved_pct;
+    var parts = [];
+    if (typeof saved === "number") {
+      parts.push(saved.toFixed(1) + " s/veh less delay" +
+        (typeof pct === "number" ? " (" + pct.toFixed(0) + " %)" : ""));
+    }
+    if (typeof b.delay_suggested_s_per_veh === "number" && typeof b.delay_current_s_per_veh === "number") {
+      parts.push(b.delay_current_s_per_veh.toFixed(1) + " \u2192 " +
+        b.delay_suggested_s_per_veh.toFixed(1) + " s/veh");
+    }
+    if (b.compared_with) { parts.push("vs " + b.compared_with); }
+    return parts.length ? parts.join(", ") : JSON.stringify(b);
+  }
   var doc = global.document;
   var MAX_ALERTS = 60;
   var BUCKET_S = 300;
@@ -154,7 +170,7 @@
       var benefit = s.expected_benefit || s.benefit;
       if (benefit !== undefined && benefit !== null) {
         li.appendChild(node("div", { class: "ct-alert-detail" },
-          "expected benefit: " + (typeof benefit === "object" ? JSON.stringify(benefit) : benefit)));
+          "expected benefit: " + formatBenefit(benefit)));
       }
       var row = node("div", { class: "ct-alert-foot" });
       var reason = node("input", { type: "text", placeholder: "reason", class: "ct-reason" });
