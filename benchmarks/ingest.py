@@ -1,16 +1,25 @@
-"""Ingest benchmark: readings/s from MQTT publish to queryable in InfluxDB, against InfluxDB's own
-raw /write rate for the same points.
+"""Ingest benchmark: readings/s from MQTT publish to queryable in InfluxDB, in the gateway format,
+beside one reading per message, beside two ingest processes on a shared subscription, beside
+InfluxDB's own raw /write rate for the same points.
 
-    python benchmarks/ingest.py --readings 200000 [--per-message 12] [--json OUT]
+    python benchmarks/ingest.py --readings 1000000 --per-message 8..16 [--single-readings N]
+        [--no-single] [--no-shared] [--py-spy OUT.txt] [--json OUT]
 
-Starts its own mosquitto and influxd (private dirs, loopback ports). Phase 1 (raw): the same
-points as pre-built line protocol, POSTed from one connection in batches of 5,000 into a scratch
-database, which is dropped afterwards. Phase 2 (pipeline): `python -m ingest` as a subprocess; a
-separate publisher process (`python -m ingest.loadgen`) sends the readings with QoS 1 in the
-gateway format (one message per junction per interval, `--per-message` readings each); the clock
-runs from the publisher's start until InfluxDB counts all N readings (polled cheaply: the
-ingest's own counter first, then `SELECT count(...)` to confirm). Then every stored point is
-read back and compared with what was sent (`lost`, `duplicated`). Prints one JSON object.
+Starts its own mosquitto and influxd (private dirs, loopback ports). Raw: the points as pre-built
+line protocol, POSTed from one connection in batches of 5,000 into a scratch database. Each
+pipeline run: `python -m ingest` subprocess(es) with their own database and client ids; a separate
+publisher process (`python -m ingest.loadgen`) sends the numbered readings with QoS 1; the clock
+runs from the publisher's start until InfluxDB counts every reading (the ingests' own counters
+first, then `SELECT count(...)` to confirm). Then every stored point is read back and every
+reading classified as stored, lost or duplicated (`ingest.loadgen.reconcile`). The runs:
+
+- main: `--readings` in the gateway format (`--per-message`, a range LOW..HIGH or N, per junction);
+- single: `--single-readings` (default min(readings, 100,000)) with one reading per message;
+- shared: `--readings` again, gateway format, 2 ingest processes in one `$share` group.
+
+CPU seconds per 1,000 readings of each process (ingest, influxd, mosquitto, publisher) are
+reported, with the load average: on a shared machine the rate says little without them.
+Prints one JSON object; the top-level readings/seconds/rate/lost/duplicated are the main run's.
 """
 
 # ruff: noqa: E402  (sys.path is fixed before the project imports, see below)
@@ -27,21 +36,26 @@ import argparse
 import json
 import logging
 import os
+import shutil
 import subprocess
 import tempfile
 import time
+from typing import Any
 
 import httpx
 
-from citytraffic.messaging.broker_process import start_mosquitto
+from citytraffic.messaging.broker_process import Broker, start_mosquitto
+from citytraffic.processes import ManagedProcess
 from citytraffic.storage.influx import InfluxStore
-from citytraffic.storage.influx_process import start_influxd
+from citytraffic.storage.influx_process import InfluxServer, start_influxd
 from ingest.lines import LineBuilder
-from ingest.loadgen import Stream, past_stream
-from ingest.process import ingest_env, start_ingest
+from ingest.loadgen import Stream, parse_per_message, past_stream, reconcile
+from ingest.process import IngestProcess, ingest_env, start_ingest
 
 log = logging.getLogger("bench.ingest")
 RAW_BATCH = 5000
+TARGET_RPS = 25_000
+STORED = "citytraffic_ingest_readings_stored_total"
 
 
 def raw_influx_rate(url: str, stream: Stream) -> float:
@@ -62,113 +76,150 @@ def raw_influx_rate(url: str, stream: Stream) -> float:
     return len(lines) / seconds
 
 
-def cpu_s(pid: int | None) -> float:
+def cpu_s(proc: ManagedProcess | subprocess.Popen[bytes] | None) -> float:
     """CPU seconds (user + system) a process has used so far."""
-    if pid is None:
+    popen = proc.proc if isinstance(proc, ManagedProcess) else proc
+    if popen is None:
         return 0.0
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = Path(f"/proc/{popen.pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def stored_count(store: InfluxStore, stream: Stream) -> int:
-    return store.count("detector", "seq", stream.start_s * 10**9, stream.end_s * 10**9)
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
 
 
-def compare(store: InfluxStore, stream: Stream) -> tuple[int, int]:
-    """(lost, duplicated): expected readings missing or wrong, and points beyond those sent."""
-    expected = stream.expected()
-    seen: dict[tuple[str, str, int], tuple[object, ...]] = {}
-    extra = 0
-    step_ns = 600 * 10**9
-    for t0 in range(stream.start_s * 10**9, stream.end_s * 10**9, step_ns):
-        for r in store.range("detector", t0, t0 + step_ns, limit=10**7):
-            key = (r.tags.get("site", ""), r.tags.get("detector", ""), r.time_ns)
-            value = tuple(r.fields.get(f) for f in ("count", "occupancy", "speed_kmh", "seq"))
-            if key in seen or key not in expected:
-                extra += 1
-            seen[key] = value
-    lost = sum(1 for key, value in expected.items() if seen.get(key) != value)
-    return lost, extra
+def start_py_spy(pid: int, out: Path) -> subprocess.Popen[bytes] | None:
+    exe = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+    if not Path(exe).exists():
+        log.warning("py-spy not found (pip install py-spy): no profile")
+        return None
+    argv = [exe, "record", "--pid", str(pid), "--format", "raw", "--rate", "50", "-o", str(out)]
+    return subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL)
 
 
-def run(readings: int, per_message: int, workdir: Path, timeout_s: float) -> dict[str, object]:
-    stream = past_stream(readings, per_message=per_message, junctions=100)
-    broker = start_mosquitto(workdir / "mosquitto")
-    influx = start_influxd(workdir / "influxd")
-    ingest = None
+def run_pipeline(
+    broker: Broker,
+    influx: InfluxServer,
+    workdir: Path,
+    name: str,
+    stream: Stream,
+    ingests: int,
+    timeout_s: float,
+    py_spy: Path | None = None,
+) -> dict[str, Any]:
+    """One end-to-end run into database `name`; returns its figures."""
+    procs: list[IngestProcess] = []
+    for k in range(ingests):
+        env = ingest_env(workdir / f"{name}-{k}", broker.port, influx.url, name, f"{name}-{k}")
+        if ingests > 1:
+            env["CITYTRAFFIC_MQTT__SHARE_GROUP"] = name
+        procs.append(start_ingest(workdir / f"{name}-{k}" / "ingest", env, stats_interval_s=10))
+    store = InfluxStore(influx.url, name)
+    spy = start_py_spy(procs[0].proc.pid, py_spy) if py_spy and procs[0].proc else None
+    cpu0 = {
+        "ingest": sum(cpu_s(p) for p in procs),  # start-up (imports) is not per reading
+        "influxd": cpu_s(influx),
+        "mosquitto": cpu_s(broker),
+    }
+    load_start = load_average()
+    per_message = f"{stream.per_message}..{stream.per_message_max or stream.per_message}"
+    started = time.perf_counter()
+    argv = [sys.executable, "-m", "ingest.loadgen", "--port", str(broker.port)]
+    argv += ["--readings", str(stream.readings), "--start-s", str(stream.start_s)]
+    argv += ["--per-message", per_message, "--junctions", str(stream.junctions)]
+    publisher = subprocess.Popen(argv, stdout=subprocess.PIPE)
+    deadline = started + timeout_s
+    count = 0
     try:
-        influx_pid = influx.proc.pid if influx.proc else None
-        influx_cpu0 = cpu_s(influx_pid)
-        raw_rate = raw_influx_rate(influx.url, stream)
-        influx_cpu1 = cpu_s(influx_pid)
-        raw_cpu = influx_cpu1 - influx_cpu0
-        log.info("raw influx rate: %.0f points/s (influxd %.1f CPU s)", raw_rate, raw_cpu)
-        env = ingest_env(workdir, broker.port, influx.url, "bench", "bench-ingest")
-        ingest = start_ingest(workdir / "ingest", env, stats_interval_s=10)
-        store = InfluxStore(influx.url, "bench")
-        started = time.perf_counter()
-        publisher = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "ingest.loadgen",
-                "--port",
-                str(broker.port),
-                "--readings",
-                str(readings),
-                "--start-s",
-                str(stream.start_s),
-                "--per-message",
-                str(per_message),
-                "--junctions",
-                str(stream.junctions),
-            ],
-            stdout=subprocess.PIPE,
-        )
-        deadline = started + timeout_s
-        count = 0
-        # Counting in InfluxDB every few ms would load the server under test (a count over the
-        # whole range is not cheap): wait for the ingest's own counter, then confirm with
-        # InfluxDB until every reading is queryable.
+        # Counting in InfluxDB every few ms would load the server under test: wait for the
+        # ingests' own counters, then confirm with InfluxDB until every reading is queryable.
         while time.perf_counter() < deadline:
-            if ingest.metric("citytraffic_ingest_readings_stored_total") >= readings:
+            if sum(p.metric(STORED) for p in procs) >= stream.readings:
                 break
-            time.sleep(0.05)
+            time.sleep(0.25)  # a scrape costs the ingest CPU: 20/s took ~8% of its samples
         while time.perf_counter() < deadline:
-            count = stored_count(store, stream)
-            if count >= readings:
+            count = store.count("detector", "seq", stream.start_ns, stream.end_ns)
+            if count >= stream.readings:
                 break
             time.sleep(0.05)
         seconds = time.perf_counter() - started
-        out, _ = publisher.communicate(timeout=60)
-        log.info("publisher: %s", out.decode().strip())
-        log.info(
-            "pipeline CPU s: ingest %.1f, influxd %.1f, mosquitto %.1f (load average %s)",
-            cpu_s(ingest.proc.pid if ingest.proc else None),
-            cpu_s(influx_pid) - influx_cpu1,
-            cpu_s(broker.proc.pid if broker.proc else None),
-            " ".join(f"{x:.1f}" for x in os.getloadavg()),
-        )
-        time.sleep(1.0)
-        lost, duplicated = compare(store, stream)
-        rate = readings / seconds if count >= readings else count / seconds
-        store.close()
-        ingest.stop()
-        return {
-            "readings": readings,
-            "seconds": round(seconds, 3),
-            "rate": round(rate),
-            "raw_influx_rate": round(raw_rate),
-            "ratio": round(rate / raw_rate, 3),
-            "lost": lost,
-            "duplicated": duplicated,
+        load_end = load_average()
+        cpu = {
+            "ingest": sum(cpu_s(p) for p in procs) - cpu0["ingest"],
+            "influxd": cpu_s(influx) - cpu0["influxd"],
+            "mosquitto": cpu_s(broker) - cpu0["mosquitto"],
         }
+        out, _ = publisher.communicate(timeout=120)
+        cpu["publisher"] = json.loads(out.decode().strip().splitlines()[-1])["cpu_s"]
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(60)
+        time.sleep(1.0)
+        result = reconcile(store, stream.iter_readings(), stream.start_ns, stream.end_ns)
+        for p in procs:
+            p.stop()
     finally:
-        if ingest is not None:
-            ingest.kill()
+        publisher.kill()
+        for p in procs:
+            p.kill()
+        store.close()
+    rate = (stream.readings if count >= stream.readings else count) / seconds
+    return {
+        "readings": stream.readings,
+        "messages": stream.messages,
+        "per_message": per_message,
+        "ingest_processes": ingests,
+        "seconds": round(seconds, 3),
+        "rate": round(rate),
+        "lost": result.lost,
+        "duplicated": result.duplicated,
+        "cpu_s_per_1000_readings": {
+            k: round(v * 1000 / stream.readings, 3) for k, v in cpu.items()
+        },
+        "load_average": {"start": load_start, "end": load_end},
+    }
+
+
+def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    low, high = parse_per_message(args.per_message)
+    stream = past_stream(args.readings, low, 100, high)
+    broker = start_mosquitto(workdir / "mosquitto")
+    influx = start_influxd(workdir / "influxd")
+    try:
+        raw_rate = raw_influx_rate(influx.url, stream)
+        log.info("raw influx rate: %.0f points/s (load average %s)", raw_rate, load_average())
+        timeout_s = args.timeout_s
+        main = run_pipeline(broker, influx, workdir, "bench", stream, 1, timeout_s, args.py_spy)
+        log.info("main run: %s", main)
+        out: dict[str, Any] = {
+            "readings": main["readings"],
+            "seconds": main["seconds"],
+            "rate": main["rate"],
+            "raw_influx_rate": round(raw_rate),
+            "ratio": round(main["rate"] / raw_rate, 3),
+            "lost": main["lost"],
+            "duplicated": main["duplicated"],
+            "per_message": main["per_message"],
+            "main": main,
+        }
+        if args.single:
+            n = args.single_readings or min(args.readings, 100_000)
+            single = past_stream(n, 1, 100)
+            out["single"] = run_pipeline(broker, influx, workdir, "single", single, 1, timeout_s)
+            log.info("single run: %s", out["single"])
+        if args.shared:
+            out["shared"] = run_pipeline(broker, influx, workdir, "shared", stream, 2, timeout_s)
+            log.info("shared run: %s", out["shared"])
+        best = max(r["rate"] for r in (main, out.get("shared", main)))
+        out["target_rps"] = TARGET_RPS
+        out["target_met"] = bool(best >= TARGET_RPS and main["lost"] == 0)
+        out["cores"] = os.cpu_count()
+        return out
+    finally:
         broker.stop()
         influx.stop()
 
@@ -176,7 +227,11 @@ def run(readings: int, per_message: int, workdir: Path, timeout_s: float) -> dic
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--readings", type=int, default=200_000)
-    parser.add_argument("--per-message", type=int, default=12)
+    parser.add_argument("--per-message", default="12", help="N, or a range per junction: 8..16")
+    parser.add_argument("--single-readings", type=int, default=0, help="default min(N, 100000)")
+    parser.add_argument("--no-single", dest="single", action="store_false")
+    parser.add_argument("--no-shared", dest="shared", action="store_false")
+    parser.add_argument("--py-spy", type=Path, default=None, help="profile the main run's ingest")
     parser.add_argument("--json", type=Path, default=None, help="also write the result here")
     parser.add_argument("--timeout-s", type=float, default=1800)
     parser.add_argument("--workdir", type=Path, default=None, help="keep logs here")
@@ -184,15 +239,16 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     if args.workdir is not None:
-        result = run(args.readings, args.per_message, args.workdir, args.timeout_s)
+        result = run(args, args.workdir)
     else:
         with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-            result = run(args.readings, args.per_message, Path(tmp), args.timeout_s)
+            result = run(args, Path(tmp))
     text = json.dumps(result)
     print(text)
     if args.json is not None:
         args.json.write_text(text + "\n")
-    return 0 if result["lost"] == 0 and result["duplicated"] == 0 else 1
+    runs = [result["main"], result.get("single"), result.get("shared")]
+    return 0 if all(r["lost"] == 0 and r["duplicated"] == 0 for r in runs if r) else 1
 
 
 if __name__ == "__main__":

@@ -1,31 +1,50 @@
-"""A numbered, verifiable reading stream for integration tests and the ingest benchmark.
+"""A numbered, verifiable reading stream for integration tests, fault tests and the benchmarks.
 
 Reading number g (0 <= g < n) has distinct values derived from g, so what is stored can be
 checked exactly against what was sent: count = g, occupancy = (g % 1000) / 1000,
 speed_kmh = 10 + (g % 1500) / 10. Readings travel in the gateway format: one `DetectorBatch` per
-junction per interval with `per_message` detectors; message i goes to junction i % junctions at
-interval i // junctions. Timestamps lie in the past (`start_s`, aligned to the interval), as the
-clock policy requires.
+junction per interval; message i goes to junction i % junctions at interval i // junctions.
+Junction j has `per_message` detectors, or, with `per_message_max`, per_message + j % span
+(span = per_message_max - per_message + 1): `8..16` gives every size from 8 to 16. Timestamps
+lie in the past (`start_s`, aligned to the interval), as the clock policy requires.
 
-`python -m ingest.loadgen --port P --readings N --start-s S` publishes the stream with QoS 1 from
-its own process (the benchmark's publisher) and prints one JSON line when the broker has acked
-everything.
+`reconcile()` classifies every reading as stored, lost or duplicated by reading back what the
+store holds (`count` = g identifies a reading).
+
+`python -m ingest.loadgen --port P --readings N --start-s S [--per-message 8..16]` publishes
+the stream with QoS 1 from its own process (the benchmark's publisher) and prints one JSON line
+when the broker has acked everything.
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import sys
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any, NamedTuple, Protocol
 
 from citytraffic.messaging import payloads
-from ingest.convert import time_ns
+from ingest.convert import DETECTOR, time_ns
 
 INTERVAL_S = 30
+NS = 1_000_000_000
+
+
+class Reading(NamedTuple):
+    """One detector reading as sent (or as read back from the store)."""
+
+    site: str
+    detector: str
+    time_ns: int
+    number: int  # g, the reading's number: its `count` field
+    occupancy: float
+    speed_kmh: float
+    seq: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +54,46 @@ class Stream:
     per_message: int = 12
     junctions: int = 100
     gateway: str = "gw-load"
+    per_message_max: int = 0  # 0: every junction has `per_message` detectors
+    _prefix: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.readings < 0 or self.per_message < 1 or self.junctions < 1:
+            raise ValueError("readings >= 0, per_message >= 1 and junctions >= 1 required")
+        if self.per_message_max and self.per_message_max < self.per_message:
+            raise ValueError("per_message_max must be >= per_message")
+        prefix = [0]
+        for j in range(self.junctions):
+            prefix.append(prefix[-1] + self.size(j))
+        object.__setattr__(self, "_prefix", tuple(prefix))
+
+    def size(self, junction: int) -> int:
+        """Detectors of junction j (readings in each of its messages)."""
+        span = max(self.per_message_max, self.per_message) - self.per_message + 1
+        return self.per_message + junction % span
+
+    def first(self, i: int) -> int:
+        """Number of the first reading of message i."""
+        rounds, j = divmod(i, self.junctions)
+        return rounds * self._prefix[-1] + self._prefix[j]
 
     @property
     def messages(self) -> int:
-        return -(-self.readings // self.per_message)
+        rounds, rest = divmod(self.readings, self._prefix[-1])
+        return rounds * self.junctions + bisect.bisect_left(self._prefix, rest, 0, self.junctions)
 
     @property
     def end_s(self) -> int:
         """Exclusive upper bound of the stream's timestamps (seconds)."""
         return self.start_s + (self.messages // self.junctions + 1) * INTERVAL_S
+
+    @property
+    def start_ns(self) -> int:
+        return self.start_s * NS
+
+    @property
+    def end_ns(self) -> int:
+        return self.end_s * NS
 
     def site(self, i: int) -> str:
         return f"J{i % self.junctions:04d}"
@@ -53,8 +103,8 @@ class Stream:
 
     def message(self, i: int) -> payloads.DetectorBatch:
         site = self.site(i)
-        first = i * self.per_message
-        last = min(first + self.per_message, self.readings)
+        first = self.first(i)
+        last = min(first + self.size(i % self.junctions), self.readings)
         return payloads.DetectorBatch(
             gateway=self.gateway,
             seq=i,
@@ -73,15 +123,23 @@ class Stream:
         for i in range(self.messages):
             yield self.message(i)
 
+    def iter_readings(self) -> Iterator[Reading]:
+        for m in self.iter_messages():
+            yield from message_readings(m)
+
     def expected(self) -> dict[tuple[str, str, int], tuple[int, float, float, int]]:
         """(site, detector, time_ns) -> (count, occupancy, speed_kmh, seq) for every reading."""
-        out = {}
-        for m in self.iter_messages():
-            t = time_ns(m.ts)
-            for r in m.readings:
-                assert r.count is not None and r.occupancy is not None and r.speed_kmh is not None
-                out[(m.site, r.detector, t)] = (r.count, r.occupancy, r.speed_kmh, m.seq)
-        return out
+        return {(r.site, r.detector, r.time_ns): r[3:] for r in self.iter_readings()}
+
+
+def message_readings(m: payloads.DetectorBatch) -> list[Reading]:
+    """The readings of one loadgen message (every value present)."""
+    t = time_ns(m.ts)
+    out = []
+    for r in m.readings:
+        assert r.count is not None and r.occupancy is not None and r.speed_kmh is not None
+        out.append(Reading(m.site, r.detector, t, r.count, r.occupancy, r.speed_kmh, m.seq))
+    return out
 
 
 def occupancy(g: int) -> float:
@@ -92,16 +150,131 @@ def speed(g: int) -> float:
     return 10 + (g % 1500) / 10
 
 
-def past_start_s(readings: int, per_message: int, junctions: int) -> int:
-    """A start time such that the whole stream lies at least ten intervals in the past."""
-    intervals = -(-readings // per_message) // junctions + 1
-    now = int(time.time())
-    return (now - (intervals + 10) * INTERVAL_S) // INTERVAL_S * INTERVAL_S
+def past_stream(
+    readings: int, per_message: int = 12, junctions: int = 100, per_message_max: int = 0
+) -> Stream:
+    """A stream whose whole span lies at least ten intervals in the past."""
+    probe = Stream(readings, 0, per_message, junctions, per_message_max=per_message_max)
+    intervals = probe.messages // junctions + 1
+    start_s = (int(time.time()) - (intervals + 10) * INTERVAL_S) // INTERVAL_S * INTERVAL_S
+    return Stream(readings, start_s, per_message, junctions, per_message_max=per_message_max)
 
 
-def past_stream(readings: int, per_message: int = 12, junctions: int = 100) -> Stream:
-    start_s = past_start_s(readings, per_message, junctions)
-    return Stream(readings, start_s, per_message, junctions)
+def parse_per_message(text: str) -> tuple[int, int]:
+    """`12` -> (12, 0); `8..16` -> (8, 16)."""
+    low, sep, high = text.partition("..")
+    return (int(low), int(high)) if sep else (int(low), 0)
+
+
+# ---- reconciliation ---------------------------------------------------------------------------
+
+
+class Queryable(Protocol):
+    def query(
+        self, influxql: str, bind: Mapping[str, str | int | float] | None = None
+    ) -> list[dict[str, Any]]: ...
+
+
+@dataclass
+class Reconciliation:
+    """Every sent reading classified: stored (exactly one point with its identity and values),
+    lost (none). `duplicated` counts the points beyond one per reading: a second point of a
+    reading (another time or tag: stored at server time, a changed tag) or a point that no sent
+    reading explains. `mismatched` counts points of a reading with other values (also lost)."""
+
+    sent: int
+    stored: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    mismatched: int = 0
+    lost_sample: list[int] = field(default_factory=list)  # reading numbers g
+    extra_sample: list[Reading] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.lost == 0 and self.duplicated == 0 and self.stored == self.sent
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "sent": self.sent,
+            "stored": self.stored,
+            "lost": self.lost,
+            "duplicated": self.duplicated,
+            "mismatched": self.mismatched,
+            "lost_sample": self.lost_sample[:10],
+            "extra_sample": [r._asdict() for r in self.extra_sample[:5]],
+        }
+
+
+_SELECT = (
+    'SELECT "count","occupancy","speed_kmh","seq","site","detector" FROM "{m}" '
+    "WHERE time >= $start_ns AND time < $end_ns"
+)
+
+
+def stored_readings(
+    store: Queryable, start_ns: int, end_ns: int, window_ns: int = 600 * NS, measurement: str = ""
+) -> Iterator[Reading]:
+    """Every point of the measurement in [start_ns, end_ns), read in time windows."""
+    q = _SELECT.format(m=(measurement or DETECTOR).replace('"', '\\"'))
+    for t0 in range(start_ns, end_ns, window_ns):
+        bind = {"start_ns": t0, "end_ns": min(t0 + window_ns, end_ns)}
+        for series in store.query(q, bind):
+            for t, count, occ, spd, seq, site, det in series.get("values") or []:
+                yield Reading(site, det, int(t), count, occ, spd, seq)
+
+
+def reconcile(
+    store: Queryable,
+    sent: Iterable[Reading],
+    start_ns: int,
+    end_ns: int,
+    window_ns: int = 600 * NS,
+    horizon_s: int = 366 * 86400,
+) -> Reconciliation:
+    """Classify every sent reading as stored / lost and count duplicated points.
+
+    Reads [start_ns, end_ns) in windows, and also looks for stray points of the measurement
+    from `horizon_s` before `start_ns` to `horizon_s` after now (readings stored at server time,
+    or with a shifted timestamp, would be there)."""
+    expected: dict[int, Reading] = {r.number: r for r in sent}
+    result = Reconciliation(sent=len(expected))
+    found: dict[int, int] = {}
+    now_ns = time.time_ns()
+    before = (start_ns - horizon_s * NS, start_ns)
+    after = (end_ns, max(end_ns, now_ns) + horizon_s * NS)
+    spans: Sequence[tuple[int, int, int]] = (
+        (*before, before[1] - before[0]),
+        (start_ns, end_ns, window_ns),
+        (*after, after[1] - after[0]),
+    )
+    for lo, hi, step in spans:
+        for row in stored_readings(store, lo, hi, step):
+            want = expected.get(row.number) if isinstance(row.number, int) else None
+            if want is not None and _same(row, want) and row.number not in found:
+                found[row.number] = 1
+                continue
+            result.duplicated += 1
+            if want is not None and not _same(row, want):
+                result.mismatched += 1
+            if len(result.extra_sample) < 5:
+                result.extra_sample.append(row)
+    result.stored = len(found)
+    lost = [g for g in expected if g not in found]
+    result.lost = len(lost)
+    result.lost_sample = sorted(lost)[:10]
+    return result
+
+
+def _same(row: Reading, want: Reading) -> bool:
+    return (
+        row.site == want.site
+        and row.detector == want.detector
+        and row.time_ns == want.time_ns
+        and row.occupancy == want.occupancy
+        and row.speed_kmh == want.speed_kmh
+        and row.seq == want.seq
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,11 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--readings", type=int, required=True)
     parser.add_argument("--start-s", type=int, required=True)
-    parser.add_argument("--per-message", type=int, default=12)
+    parser.add_argument("--per-message", default="12", help="N, or a range LOW..HIGH (8..16)")
     parser.add_argument("--junctions", type=int, default=100)
+    parser.add_argument("--gateway", default="gw-load")
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s, 0 = as fast as acked")
     args = parser.parse_args(argv)
-    stream = Stream(args.readings, args.start_s, args.per_message, args.junctions)
+    low, high = parse_per_message(args.per_message)
+    stream = Stream(args.readings, args.start_s, low, args.junctions, args.gateway, high)
     started = time.perf_counter()
     publisher = GatewayPublisher(args.host, args.port, stream.gateway, max_inflight=1000)
     try:

@@ -8,50 +8,22 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.checks import assert_reconciled, stored_count
+from support.waiting import wait_for
 
 from citytraffic.messaging.broker_process import Broker
 from citytraffic.messaging.publisher import GatewayPublisher
 from citytraffic.storage.influx import InfluxStore
 from citytraffic.storage.influx_process import InfluxServer
-from ingest.loadgen import Stream, past_stream
+from ingest.loadgen import past_stream
 from ingest.process import ingest_env, start_ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 20_000
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def stored(store: InfluxStore, stream: Stream) -> int:
-    return store.count("detector", "seq", stream.start_s * 10**9, stream.end_s * 10**9)
-
-
-def verify_exact(store: InfluxStore, stream: Stream) -> None:
-    rows = store.range("detector", stream.start_s * 10**9, stream.end_s * 10**9, limit=N + 1000)
-    got = {
-        (r.tags["site"], r.tags["detector"], r.time_ns): (
-            r.fields["count"],
-            r.fields["occupancy"],
-            r.fields["speed_kmh"],
-            r.fields["seq"],
-        )
-        for r in rows
-    }
-    assert len(rows) == N, f"{len(rows)} points stored, {N} sent"
-    assert got == stream.expected()
-    assert all(r.fields["gateway"] == stream.gateway and r.fields["quality"] for r in rows)
 
 
 def test_kill_9_mid_stream_loses_and_duplicates_nothing(
@@ -78,17 +50,17 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
     producer.start()
     second = None
     try:
-        wait_for(lambda: stored(store, stream) >= 2000, 60, "the first readings")
+        wait_for(lambda: stored_count(store, stream) >= 2000, 60, "the first readings")
         first.kill()  # SIGKILL: no flush, no clean disconnect
         published_at_kill = published
-        stored_at_kill = stored(store, stream)
+        stored_at_kill = stored_count(store, stream)
         assert 0 < stored_at_kill < N, "the kill did not land mid-stream"
         assert published_at_kill < stream.messages
         time.sleep(1.0)
         second = start_ingest(tmp_path / "ingest", env)
         producer.join(120)
         assert publisher.flush(60)
-        wait_for(lambda: stored(store, stream) >= N, 120, f"{N} readings in InfluxDB")
+        wait_for(lambda: stored_count(store, stream) >= N, 120, f"{N} readings in InfluxDB")
         time.sleep(1.0)  # anything still in flight would show up as an excess now
         redelivered = second.metric("citytraffic_ingest_redelivered_messages_total")
         stored_by_second = second.metric("citytraffic_ingest_readings_stored_total")
@@ -109,7 +81,7 @@ def test_kill_9_mid_stream_loses_and_duplicates_nothing(
         redelivered,
         stored_by_second,
     )
-    verify_exact(store, stream)
+    assert_reconciled(store, stream.iter_readings(), stream.start_ns, stream.end_ns)
     # The messages in flight at the kill came back with the DUP flag to the new process,
     # and the new process stored everything that had not been stored at the kill.
     assert redelivered > 0, "no message was redelivered after the restart"

@@ -5,34 +5,22 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from support.checks import assert_reconciled, spool_segments, stored_count
+from support.waiting import wait_for
 
 from citytraffic.messaging.broker_process import Broker
 from citytraffic.messaging.publisher import GatewayPublisher
 from citytraffic.storage.influx import InfluxStore
 from citytraffic.storage.influx_process import InfluxServer
-from ingest.loadgen import Stream, past_stream
+from ingest.loadgen import past_stream
 from ingest.process import ingest_env, start_ingest
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 N = 12_000
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def stored(store: InfluxStore, stream: Stream) -> int:
-    return store.count("detector", "seq", stream.start_s * 10**9, stream.end_s * 10**9)
 
 
 def test_influxd_outage_is_spooled_and_drained(
@@ -65,7 +53,7 @@ def test_influxd_outage_is_spooled_and_drained(
     producer = threading.Thread(target=produce)
     producer.start()
     try:
-        wait_for(lambda: stored(store, stream) >= 1000, 60, "the first readings")
+        wait_for(lambda: stored_count(store, stream) >= 1000, 60, "the first readings")
         influxd.stop()
         stored_before = ingest.metric("citytraffic_ingest_readings_stored_total")
         wait_for(
@@ -79,7 +67,7 @@ def test_influxd_outage_is_spooled_and_drained(
         influxd.start()
         producer.join(120)
         assert publisher.flush(60)
-        wait_for(lambda: stored(store, stream) >= N, 120, f"{N} readings after the outage")
+        wait_for(lambda: stored_count(store, stream) >= N, 120, f"{N} readings after the outage")
         wait_for(lambda: ingest.metric("citytraffic_ingest_spool_segments") == 0, 30, "drain")
         assert ingest.metric("citytraffic_ingest_store_up") == 1
         assert ingest.metric("citytraffic_ingest_store_errors_total") > 0
@@ -91,17 +79,7 @@ def test_influxd_outage_is_spooled_and_drained(
         publisher.close()
         ingest.kill()
     time.sleep(0.5)
-    assert stored(store, stream) == N
-    rows = store.range("detector", stream.start_s * 10**9, stream.end_s * 10**9, limit=N + 100)
-    got = {
-        (r.tags["site"], r.tags["detector"], r.time_ns): (
-            r.fields["count"],
-            r.fields["occupancy"],
-            r.fields["speed_kmh"],
-            r.fields["seq"],
-        )
-        for r in rows
-    }
-    assert len(rows) == N and got == stream.expected()
-    assert not list((tmp_path / "data" / "ingest" / "spool").glob("seg-*"))
+    assert stored_count(store, stream) == N
+    assert_reconciled(store, stream.iter_readings(), stream.start_ns, stream.end_ns)
+    assert spool_segments(tmp_path) == []
     store.close()

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgspec
 import pytest
+from support.waiting import wait_for
 
 from citytraffic.messaging import payloads
 from citytraffic.messaging.broker_process import Broker, start_mosquitto
@@ -44,22 +45,13 @@ class Collector:
                 self.seqs.add(doc["seq"])
 
 
-def wait_for(cond: object, timeout_s: float) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if cond():  # type: ignore[operator]
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_broker_restart_mid_stream_loses_nothing(mosquitto: Broker) -> None:
     n = 4000
     collector = Collector()
     sub = MqttConsumer("127.0.0.1", mosquitto.port, "test-sub", collector, clean_session=False)
     sub.subscribe(Subscription("traffic/v1/#", 1))
     sub.start()
-    assert wait_for(lambda: sub.connected, 10)
+    wait_for(lambda: sub.connected, 10, "the subscriber")
     pub = GatewayPublisher("127.0.0.1", mosquitto.port, "gw1", max_inflight=50)
     sent = 0
 
@@ -73,12 +65,12 @@ def test_broker_restart_mid_stream_loses_nothing(mosquitto: Broker) -> None:
 
     producer = threading.Thread(target=produce)
     producer.start()
-    assert wait_for(lambda: sent >= n // 4, 60)
+    wait_for(lambda: sent >= n // 4, 60, "a quarter published")
     mosquitto.restart()  # SIGTERM (mosquitto saves its persistence) and start again
     sent_at_restart = sent
     producer.join(120)
     assert pub.flush(60), f"{pub.pending} messages never acknowledged"
-    assert wait_for(lambda: len(collector.seqs) == n, 60)
+    wait_for(lambda: len(collector.seqs) == n, 60, "every message delivered")
     pub.close()
     sub.stop()
     assert 0 < sent_at_restart < n, "the restart did not land mid-stream"
@@ -112,13 +104,13 @@ def test_abort_drops_the_connection_and_the_broker_sends_the_will(mosquitto: Bro
     sub.subscribe(Subscription("traffic/v1/gateway/+/status", 1))
     sub.start()
     try:
-        assert wait_for(lambda: sub.subscribed, 10)
+        wait_for(lambda: sub.subscribed, 10, "the subscription")
         pub = GatewayPublisher("127.0.0.1", mosquitto.port, "gw1")
         pub.publish(batch(1))
         assert pub.flush(10)
-        assert wait_for(lambda: collector.statuses == ["online"], 10)
+        wait_for(lambda: collector.statuses == ["online"], 10, "online")
         assert pub.abort() == 0
-        assert wait_for(lambda: collector.statuses == ["online", "offline"], 10)
+        wait_for(lambda: collector.statuses == ["online", "offline"], 10, "the will")
         with pytest.raises(RuntimeError):
             pub.publish(batch(2))
         time.sleep(1.5)  # it must not come back by itself

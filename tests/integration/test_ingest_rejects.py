@@ -4,12 +4,11 @@ stored; future-stamped readings quarantined, never stored."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support.waiting import wait_for
 
 from citytraffic.messaging import payloads
 from citytraffic.messaging.broker_process import Broker
@@ -20,15 +19,6 @@ from ingest.loadgen import past_stream
 from ingest.process import ingest_env, start_ingest
 
 pytestmark = pytest.mark.integration
-
-
-def wait_for(check: Callable[[], bool], timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 BAD: list[tuple[str, bytes | None, str]] = [

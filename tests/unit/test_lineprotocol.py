@@ -1,6 +1,5 @@
-"""Line protocol encoding: escaping, field types, refusals, and a round-trip property against a
-small reference parser that follows the InfluxDB 1.x parser's rules (a delimiter is escaped when
-the character before it is a backslash; unescaping replaces backslash + escaped character)."""
+"""Line protocol encoding: escaping, field types, refusals, and a round-trip property against the
+strict reference parser of tests/support/lineparser.py (the InfluxDB 1.x parser's rules)."""
 
 from __future__ import annotations
 
@@ -9,6 +8,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.lineparser import parse_line
 
 from citytraffic.storage.lineprotocol import (
     INT64_MAX,
@@ -22,76 +22,6 @@ from citytraffic.storage.lineprotocol import (
 )
 from citytraffic.storage.points import FieldValue, Point, Tags, make_tags
 from citytraffic.storage.port import PointsRejected
-
-# -- a reference parser ----------------------------------------------------------------------
-
-
-def _split(text: str, delims: str, quotes: bool = False) -> tuple[str, str, str]:
-    """Split at the first delimiter not preceded by a backslash (and outside a string)."""
-    in_string = False
-    i = 0
-    while i < len(text):
-        ch = text[i]
-        if quotes and in_string:
-            if ch == "\\":
-                i += 2
-                continue
-            if ch == '"':
-                in_string = False
-        elif quotes and ch == '"':
-            in_string = True
-        elif ch in delims and (i == 0 or text[i - 1] != "\\"):
-            return text[:i], ch, text[i + 1 :]
-        i += 1
-    return text, "", ""
-
-
-def _unescape(text: str, chars: str) -> str:
-    for ch in chars:
-        text = text.replace("\\" + ch, ch)
-    return text
-
-
-def _parse_value(raw: str) -> FieldValue:
-    if raw.startswith('"'):
-        assert raw.endswith('"') and len(raw) >= 2
-        out, i, body = [], 0, raw[1:-1]
-        while i < len(body):
-            if body[i] == "\\" and i + 1 < len(body) and body[i + 1] in '\\"':
-                out.append(body[i + 1])
-                i += 2
-            else:
-                assert body[i] != '"', "unescaped quote inside a string"
-                out.append(body[i])
-                i += 1
-        return "".join(out)
-    if raw in ("true", "false"):
-        return raw == "true"
-    if raw.endswith("i"):
-        return int(raw[:-1])
-    return float(raw)
-
-
-def parse_line(line: str) -> tuple[str, dict[str, str], dict[str, FieldValue], int]:
-    head, sep, rest = _split(line, ", ")
-    measurement = _unescape(head, ", ")
-    tags: dict[str, str] = {}
-    while sep == ",":
-        pair, sep, rest = _split(rest, ", ")
-        key, eq, value = _split(pair, "=")
-        assert eq == "="
-        tags[_unescape(key, ",= ")] = _unescape(value, ",= ")
-    assert sep == " "
-    fields_text, sep, stamp = _split(rest, " ", quotes=True)
-    assert sep == " "
-    fields: dict[str, FieldValue] = {}
-    while fields_text:
-        pair, _, fields_text = _split(fields_text, ",", quotes=True)
-        key, eq, value = _split(pair, "=")
-        assert eq == "="
-        fields[_unescape(key, ",= ")] = _parse_value(value)
-    return measurement, tags, fields, int(stamp)
-
 
 # -- examples ---------------------------------------------------------------------------------
 
