@@ -44,6 +44,11 @@ class IngestMetrics:
         self.spool_depth = Gauge(f"{p}spool_segments", "spool segments waiting", registry=r)
         self.spool_bytes = Gauge(f"{p}spool_bytes", "bytes waiting in the spool", registry=r)
         self.spooled = Counter(f"{p}spooled_batches", "batches written to the spool", registry=r)
+        self.spool_unreadable = Counter(
+            f"{p}spool_unreadable",
+            "spool segments that could not be read (moved to bad/)",
+            registry=r,
+        )
         self.store_errors = Counter(f"{p}store_errors", "failed store writes", ["kind"], registry=r)
         self.store_up = Gauge(f"{p}store_up", "1 when the last store write succeeded", registry=r)
         self.batch_seconds = Histogram(

@@ -305,9 +305,16 @@ class Pipeline:
             self._retry_at = time.monotonic() + self.config.store_retry_s
             self.store_down = True
             return False
-        items: list[Any] = (
-            Spool.read_lines(segment) if segment.fmt == LINES else Spool.read_points(segment)
-        )
+        try:
+            items: list[Any] = (
+                Spool.read_lines(segment) if segment.fmt == LINES else Spool.read_points(segment)
+            )
+        except (OSError, ValueError, msgspec.DecodeError) as exc:  # ValueError: bad UTF-8
+            moved = self.spool.set_aside(segment)
+            log.error("spool segment unreadable (%s); moved to %s", exc, moved)
+            self.metrics.spool_unreadable.inc()
+            self._update_spool_gauges()
+            return False
         try:
             refused = self._bisect(items, 0, len(items), self._writer(segment.fmt == LINES))
         except (StoreUnavailable, StoreAuthError) as exc:

@@ -153,8 +153,8 @@ class IngestService:
             before = pipeline.received
             # With a batch being written, wake often: ack it as soon as it is durable.
             timeout_s = IDLE_FLUSH_S if pipeline.pending else 0.1
-            if self._in_flight:
-                timeout_s = 0.005
+            if self._in_flight or (pipeline.spool.depth and not pipeline.store_down):
+                timeout_s = 0.005  # also while draining the spool: do not idle between segments
             consumer.step(timeout_s, BURST_PACKETS)
             self._finish_durable()
             now = time.monotonic()

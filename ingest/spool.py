@@ -109,6 +109,18 @@ class Spool:
     def read_points(segment: Segment) -> list[Point]:
         return _points_decoder.decode(segment.path.read_bytes())
 
+    def set_aside(self, segment: Segment) -> Path:
+        """Move an unreadable segment to `bad/` (kept for an operator) so the ones behind it
+        drain; returns its new path."""
+        bad = self.directory / "bad"
+        bad.mkdir(exist_ok=True)
+        target = bad / segment.path.name
+        with contextlib.suppress(FileNotFoundError):
+            segment.path.rename(target)
+        fsync_dir(self.directory)
+        self._segments.remove(segment)
+        return target
+
     def remove(self, segment: Segment) -> None:
         """Forget a segment after the store accepted it."""
         with contextlib.suppress(FileNotFoundError):

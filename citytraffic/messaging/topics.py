@@ -45,7 +45,11 @@ def gateway_status_topic(gateway: str) -> str:
 
 def check_publish_topic(topic: str) -> str:
     """A publish topic never holds wildcards, never starts with `$`, and is valid UTF-8 text."""
-    if not topic or len(topic.encode()) > 65535:
+    try:
+        size = len(topic.encode())
+    except UnicodeEncodeError:
+        raise TopicError("topic is not valid UTF-8 text") from None
+    if not topic or size > 65535:
         raise TopicError("topic is empty or too long")
     if "+" in topic or "#" in topic or "\x00" in topic:
         raise TopicError(f"publish topic {topic!r} contains a wildcard or NUL")

@@ -291,13 +291,6 @@ def test_invalid_utf8_inside_a_string_is_a_payload_error() -> None:
         payloads.decode(body, "status", "g")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=UnicodeEncodeError,
-    reason="known gap (docs/reliability.md): check_publish_topic encodes the topic to measure "
-    "it and a lone surrogate raises UnicodeEncodeError instead of TopicError (publish side "
-    "only: topics that arrive from the broker are valid UTF-8)",
-)
 def test_a_publish_topic_with_a_lone_surrogate_is_a_topic_error() -> None:
     with pytest.raises(topics.TopicError):
         topics.check_publish_topic("traffic/v1/site/\ud800/detectors")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from citytraffic.storage.points import Point
 from ingest.deadletter import JsonlLog, Rejected
 from ingest.spool import Spool
@@ -36,3 +38,15 @@ def test_dead_letters_are_truncated_jsonl(tmp_path: Path) -> None:
     assert rec["truncated"] is True and rec["payload_bytes"] == 51
     assert rec["payload"] == "\ufffdxxxxxxxxx"
     assert rec["time"] == "2023-11-14T22:13:20Z"
+
+
+def test_an_unreadable_segment_is_set_aside_so_the_rest_can_drain(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    bad = spool.put_lines(["detector,site=S,detector=d speed_kmh=1.0 1"])
+    bad.path.write_bytes(b"\xff\xfe not utf-8")
+    good = spool.put_lines(["detector,site=S,detector=d speed_kmh=2.0 2"])
+    with pytest.raises(ValueError):
+        Spool.read_lines(bad)
+    moved = spool.set_aside(bad)
+    assert moved.parent.name == "bad" and moved.exists()
+    assert spool.oldest() == good and spool.depth == 1
