@@ -15,11 +15,14 @@ def junction_layouts(scenario: Scenario, all_red_s: float = 0.0) -> dict[str, Ju
             s for s in program.phase_states if any(c in GREEN for c in s) and "y" not in s.lower()
         )
         yellows = [
-            d for s, d in zip(program.phase_states, program.phase_durations_s, strict=True)
+            d
+            for s, d in zip(program.phase_states, program.phase_durations_s, strict=True)
             if "y" in s.lower()
         ]
         links = tuple(
-            SignalLink(lk.index, info.lane(lk.from_lane).edge, info.lane(lk.to_lane).edge, lk.direction)
+            SignalLink(
+                lk.index, info.lane(lk.from_lane).edge, info.lane(lk.to_lane).edge, lk.direction
+            )
             for lk in info.tl_links[tls]
         )
         approaches: dict[str, Approach] = {}

@@ -1,9 +1,10 @@
 """Read the scenario's E1 loops through libsumo the way a junction gateway would report them.
 
 Per site (junction) and interval: one `DetectorBatch` with per loop the count of vehicles that
-entered the loop during the interval (rising edges, as a real loop counts: SUMO's own interval
-"vehicle number" counts a vehicle standing on the loop again in every interval), the occupancy as
-a fraction, and the mean speed in km/h (None when no vehicle passed). Every batch is encoded and
+reached the loop during the interval (rising edges, as a real loop counts: SUMO's own interval
+"vehicle number" counts a vehicle standing on the loop again in every interval, and its interval
+occupancy leaves out a vehicle that stands on the loop), the occupancy as a fraction, and the
+mean speed in km/h (None when no vehicle passed). Every batch is encoded and
 decoded with the MQTT payload codec, so consumers get exactly what ingest would get.
 """
 
@@ -17,37 +18,65 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 class LoopGateway:
+    """Samples every loop each simulation step (presence, as a loop card does) and reports per
+    interval: vehicles whose front reached the loop, share of the interval it was occupied, mean
+    speed of the vehicles counted."""
+
     def __init__(self, detectors_by_site: dict[str, list[str]], gateway: str = "sumo-gw") -> None:
         import libsumo
 
         self._loops = libsumo.inductionloop
         self._by_site = {s: sorted(ds) for s, ds in sorted(detectors_by_site.items()) if ds}
-        self._previous: dict[str, frozenset[str]] = {}
+        self._all = [d for ds in self._by_site.values() for d in ds]
+        self._previous: dict[str, tuple[str, ...]] = {d: () for d in self._all}
+        self._count = dict.fromkeys(self._all, 0)
+        self._occ = dict.fromkeys(self._all, 0.0)
+        self._speed = dict.fromkeys(self._all, 0.0)
+        self._steps = 0
         self._gateway = gateway
         self._seq = 0
-        self.totals: dict[str, int] = {}
+        self.totals = dict.fromkeys(self._all, 0)
+        from traci import constants as tc
+
+        self._vars = (tc.LAST_STEP_VEHICLE_ID_LIST, tc.LAST_STEP_OCCUPANCY, tc.LAST_STEP_MEAN_SPEED)
+        for det in self._all:
+            self._loops.subscribe(det, list(self._vars))
+
+    def sample(self) -> None:
+        """Call once after every simulation step (1 s steps)."""
+        previous = self._previous
+        ids_var, occ_var, speed_var = self._vars
+        for det, values in self._loops.getAllSubscriptionResults().items():
+            ids = values[ids_var]
+            if ids:
+                new = sum(1 for v in ids if v not in previous[det])
+                if new:
+                    self._count[det] += new
+                    self._speed[det] += new * max(0.0, values[speed_var])
+                self._occ[det] += values[occ_var] / 100.0
+            previous[det] = ids
+        self._steps += 1
 
     def read(self, now_s: float, interval_s: int) -> list[DetectorBatch]:
-        """Call right after an interval of `interval_s` simulated seconds ended at `now_s`."""
-        loops = self._loops
+        """The batches of the interval of `interval_s` simulated seconds that ended at `now_s`."""
         ts = EPOCH + timedelta(seconds=now_s)
+        steps = max(1, self._steps)
         batches: list[DetectorBatch] = []
         for site, detectors in self._by_site.items():
             values: list[DetectorValue] = []
             for det in detectors:
-                ids = frozenset(loops.getLastIntervalVehicleIDs(det))
-                new = len(ids - self._previous.get(det, frozenset()))
-                self._previous[det] = ids
-                occupancy = max(0.0, loops.getLastIntervalOccupancy(det)) / 100.0
-                speed_kmh: float | None = None
-                if new:
-                    speed_ms = loops.getLastIntervalMeanSpeed(det)
-                    speed_kmh = round(speed_ms * 3.6, 2) if speed_ms >= 0 else None
-                    self.totals[det] = self.totals.get(det, 0) + new
-                values.append(DetectorValue(det, new, round(min(1.0, occupancy), 4), speed_kmh))
+                n = self._count[det]
+                speed_kmh = round(self._speed[det] / n * 3.6, 2) if n else None
+                occupancy = round(min(1.0, max(0.0, self._occ[det] / steps)), 4)
+                values.append(DetectorValue(det, n, occupancy, speed_kmh))
+                self.totals[det] += n
+                self._count[det] = 0
+                self._occ[det] = 0.0
+                self._speed[det] = 0.0
             batch = DetectorBatch(self._gateway, self._seq, site, ts, interval_s, values)
             self._seq += 1
             decoded = decode(encode(batch), "detectors", site)
             assert isinstance(decoded, DetectorBatch)
             batches.append(decoded)
+        self._steps = 0
         return batches

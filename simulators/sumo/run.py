@@ -12,6 +12,7 @@ with its loss so far. The run lasts until the network is empty or twice the dema
 
 from __future__ import annotations
 
+import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
@@ -54,7 +55,7 @@ def run_controller(
     own = controller not in SUMO_CONTROLLERS
     tls_type = "static" if own else SUMO_CONTROLLERS[controller]
     workdir.mkdir(parents=True, exist_ok=True)
-    tripinfo = workdir / f"tripinfo-{controller}-{scenario.spec.seed}.xml"
+    tripinfo = workdir / f"tripinfo-{controller}-{scenario.spec.demand_key()}-{os.getpid()}.xml"
     args = [
         "sumo",
         f"--net-file={scenario.nets[tls_type]}",
@@ -88,10 +89,11 @@ def run_controller(
                 progress(t)
                 next_report += 300.0
         if step is not None:
-            switches = step.switches()  # type: ignore[attr-defined]
+            switches = step.switches()
     finally:
         libsumo.close()
-    loss, travel, n, arrived = _read_tripinfo(tripinfo, t)
+    loss, travel, n, arrived = _read_tripinfo(tripinfo)
+    tripinfo.unlink(missing_ok=True)
     return RunMetrics(
         controller=controller,
         seed=scenario.spec.seed,
@@ -116,7 +118,11 @@ class _OwnStep:
         self.drivers = {s: PhaseDriver(lay, min_green_s) for s, lay in self.layouts.items()}
         self.gateway = LoopGateway(
             {
-                s: [d for a in lay.approaches.values() for d in (*a.stop_detectors, *a.upstream_detectors)]
+                s: [
+                    d
+                    for a in lay.approaches.values()
+                    for d in (*a.stop_detectors, *a.upstream_detectors)
+                ]
                 for s, lay in self.layouts.items()
             }
         )
@@ -125,6 +131,7 @@ class _OwnStep:
             self._tl.setRedYellowGreenState(s, lay.green_states[0])
 
     def __call__(self, t: float) -> None:
+        self.gateway.sample()
         for site, drv in self.drivers.items():
             state = drv.tick(t)
             if state is not None:
@@ -146,13 +153,13 @@ def _own_step(scenario: Scenario, controller: str, interval_s: int, min_green_s:
     return _OwnStep(scenario, controller, interval_s, min_green_s)
 
 
-def _read_tripinfo(path: Path, end_s: float) -> tuple[float, float, int, int]:
+def _read_tripinfo(path: Path) -> tuple[float, float, int, int]:
     """(mean time loss incl. departure delay, mean travel time, vehicles, arrived)."""
     losses = 0.0
     travel = 0.0
     n = 0
     arrived = 0
-    for _, el in ET.iterparse(path):
+    for _, el in ET.iterparse(path):  # noqa: S314 (SUMO tripinfo we asked for)
         if el.tag != "tripinfo":
             continue
         depart = float(el.get("depart", "-1"))

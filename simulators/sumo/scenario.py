@@ -48,17 +48,17 @@ class ScenarioSpec:
     pattern: Pattern = "uniform"
     seed: int = 1
     cycle_s: int = 90
-    stop_loop_m: float = 5.0
+    stop_loop_m: float = 3.0
     upstream_loop_m: float = 12.0
     upstream_loops: bool = True
 
     def net_key(self) -> str:
         parts = (self.grid_x, self.grid_y, self.link_m, self.lanes, self.speed_kmh, self.cycle_s)
-        return "net-" + hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+        return "net-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
     def demand_key(self) -> str:
         parts = (self.net_key(), self.demand_vph, self.duration_s, self.pattern, self.seed)
-        return "dem-" + hashlib.sha1(repr(parts).encode()).hexdigest()[:12]
+        return "dem-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
 @dataclass(frozen=True, slots=True)
