@@ -18,7 +18,7 @@ MOSQUITTO_TUNING = """\
 set_tcp_nodelay true
 max_queued_messages 1000000
 max_queued_bytes 0
-max_inflight_messages 1000
+max_inflight_messages 10000
 max_inflight_bytes 0
 max_packet_size 1048576
 persistent_client_expiration 7d

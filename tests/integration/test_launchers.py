@@ -39,7 +39,7 @@ def test_mosquitto_config_raises_limits(tmp_path: Path) -> None:
         conf = (tmp_path / "mosquitto.conf").read_text()
         assert f"listener {broker.port} 127.0.0.1" in conf
         assert "max_queued_messages 1000000" in conf
-        assert "max_inflight_messages 1000" in conf
+        assert "max_inflight_messages 10000" in conf
         assert "set_tcp_nodelay true" in conf
         assert _roundtrip(broker.port) == b"hello"
     finally:
