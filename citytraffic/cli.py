@@ -280,6 +280,34 @@ def forecast_run(
     )
 
 
+@app.command("map")
+def map_export(
+    out: Annotated[Path, typer.Option(help="HTML file to write (standalone, works offline)")],
+    at: Annotated[str | None, typer.Option(help="RFC 3339 time with offset (default: now)")] = None,
+    window: Annotated[int, typer.Option(help="seconds of readings before --at")] = 3 * 3600,
+    tiles: Annotated[str, typer.Option(help="osm | none | XYZ tile URL template")] = "osm",
+) -> None:
+    """Write the map of the network (LOS, incidents, detector health, congestion heat) at a time."""
+    from datetime import UTC, datetime
+
+    from citytraffic.map_export import write_map
+    from citytraffic.storage.factory import open_store
+
+    settings = build_settings()
+    try:
+        when = datetime.fromisoformat(at) if at else datetime.now(UTC)
+    except ValueError:
+        typer.echo(f"--at {at!r} is not an RFC 3339 time", err=True)
+        raise typer.Exit(2) from None
+    if when.tzinfo is None:
+        typer.echo("--at needs a UTC offset, e.g. 2026-11-22T08:00:00Z", err=True)
+        raise typer.Exit(2)
+    size = write_map(
+        open_store(settings), _load_network(settings), out, when, window_s=window, tiles=tiles
+    )
+    typer.echo(f"{out}: {size} bytes")
+
+
 @keys_app.command("create")
 def keys_create(
     name: Annotated[str, typer.Argument(help="account name, e.g. alice")],
