@@ -199,7 +199,7 @@ def suggest_plan(
         for lg in p.lane_groups:
             green_of_group[lg] = green_of_group.get(lg, 0.0) + g
     results = tuple(
-        _group_delay(by_id[lg], min(green_of_group[lg], cycle), cycle, cfg) for lg in by_id
+        group_delay(by_id[lg], min(green_of_group[lg], cycle), cycle, cfg) for lg in by_id
     )
     approaches: dict[str, list[GroupResult]] = {}
     for r in results:
@@ -260,7 +260,7 @@ def _split(available: float, ys: list[float], minimum: list[float]) -> list[floa
     return greens
 
 
-def _group_delay(g: LaneGroupFlow, green: float, cycle: float, cfg: PlannerConfig) -> GroupResult:
+def group_delay(g: LaneGroupFlow, green: float, cycle: float, cfg: PlannerConfig) -> GroupResult:
     share = green / cycle
     capacity = g.saturation_flow_vph * share
     x = g.flow_vph / capacity if capacity > 0 else math.inf

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from citytraffic.domain.network import Junction
-from control.planner import LaneGroupFlow, PhaseSpec, Plan, PlannerConfig, _group_delay
+from control.planner import LaneGroupFlow, PhaseSpec, Plan, PlannerConfig, group_delay
 
 TOLERANCE_S = 0.05
 MAX_CENTRE_SILENCE_S = 300.0  # a controller that heard nothing from the centre this long falls back
@@ -179,7 +179,7 @@ def fixed_plan_delay(
     for p, g in zip(phases, effective, strict=True):
         for lg in p.lane_groups:
             green_of[lg] = green_of.get(lg, 0.0) + g
-    results = [_group_delay(lg, min(green_of.get(lg.id, 0.0), cycle), cycle, cfg) for lg in groups]
+    results = [group_delay(lg, min(green_of.get(lg.id, 0.0), cycle), cycle, cfg) for lg in groups]
     flow = sum(r.flow_vph for r in results)
     if flow <= 0:
         return 0.0

@@ -181,6 +181,23 @@ def _renderer(
     return render
 
 
+async def _serve_page(
+    name: str,
+    request: Request,
+    principal: Principal,
+    snapshots: SnapshotService,
+    network: Network,
+    config: DashboardConfig,
+    clock_ns: Callable[[], int],
+) -> HTMLResponse:
+    """One cached render per page, audience (operator or public) and live-view version."""
+    operator = _is_operator(principal)
+    kind = f"{name}:{'operator' if operator else 'public'}"
+    render = _renderer(name, snapshots, network, config, operator, clock_ns)
+    page = await _cache(request).get(kind, _page_key(snapshots, config), render)
+    return _html(request, page, config)
+
+
 @router.get(
     "/",
     response_class=HTMLResponse,
@@ -195,11 +212,7 @@ async def dashboard(
     config: ConfigDep,
     clock_ns: ClockDep,
 ) -> HTMLResponse:
-    operator = _is_operator(principal)
-    kind = "dashboard:operator" if operator else "dashboard:public"
-    render = _renderer("dashboard", snapshots, network, config, operator, clock_ns)
-    page = await _cache(request).get(kind, _page_key(snapshots, config), render)
-    return _html(request, page, config)
+    return await _serve_page("dashboard", request, principal, snapshots, network, config, clock_ns)
 
 
 @router.get(
@@ -216,11 +229,7 @@ async def live_map(
     config: ConfigDep,
     clock_ns: ClockDep,
 ) -> HTMLResponse:
-    operator = _is_operator(principal)
-    kind = "map:operator" if operator else "map:public"
-    render = _renderer("map", snapshots, network, config, operator, clock_ns)
-    page = await _cache(request).get(kind, _page_key(snapshots, config), render)
-    return _html(request, page, config)
+    return await _serve_page("map", request, principal, snapshots, network, config, clock_ns)
 
 
 @router.get(
