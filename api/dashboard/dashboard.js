@@ -18,7 +18,7 @@
   var routes = boot.routes;
   var $ = function (id) { return doc.getElementById(id); };
   var ALERTS_EVERY_MS = 30000, LAYERS_EVERY_MS = 15000, METRICS_EVERY_MS = 10000;
-  var SUGGESTIONS_EVERY_MS = 30000;
+  var SUGGESTIONS_EVERY_MS = 30000, CHART_EVERY_MS = 60000;
 
   var dash = {
     ready: false, role: "public", name: null, updates: 0, kpis: {}, firstUsefulPaintMs: null,
@@ -353,6 +353,8 @@
     tick();
     global.setInterval(tick, 1000);
     global.setInterval(refreshLayers, LAYERS_EVERY_MS);
+    // new history points land every interval and the forecaster reissues every few minutes
+    global.setInterval(chart.refreshInBackground, CHART_EVERY_MS);
     stream = global.CTStream.connect(routes.stream, { onMessage: onMessage, onState: onStreamState });
     dash.chart = chart;
     P.api("GET", routes.whoami).then(function (res) {

@@ -4,7 +4,7 @@
  *   CTPanels.renderAlerts(listEl, stateEl, incidents, detectors, onAck) -> alert count
  *   CTPanels.renderSuggestions(boxEl, state, items, onDecide)
  *   CTPanels.linkChart({input, range, variable, box, note, options, links, routes})
- *       .select(linkId) / .refresh() / .setOperator(bool)
+ *       .select(linkId) / .refresh() / .refreshInBackground() / .setOperator(bool)
  *
  * Every text from the server goes into the page through textContent, never as HTML.
  */
@@ -260,7 +260,7 @@
       return { points: points, band: band };
     }
 
-    function refresh() {
+    function refresh(background) {
       var link = current && byId[current];
       if (!link) {
         opts.box.setAttribute("data-state", "empty");
@@ -272,7 +272,9 @@
       var variable = opts.variable.value;
       var now = Date.now();
       var start = new Date(now - hours * 3600000).toISOString();
-      opts.box.setAttribute("data-state", "loading");
+      if (background !== true) {  // a timed refresh keeps the drawn chart until the new one
+        opts.box.setAttribute("data-state", "loading");
+      }
       // measured history is operator data; the forecasts are public
       var calls = !operator ? [] : link.detectors.map(function (d) {
         return api("GET", opts.routes.history + "?detector=" + encodeURIComponent(d) + "&start=" +
@@ -314,12 +316,15 @@
         });
     }
 
-    opts.range.addEventListener("change", refresh);
-    opts.variable.addEventListener("change", refresh);
+    function userRefresh() {
+      return refresh(false);
+    }
+    opts.range.addEventListener("change", userRefresh);
+    opts.variable.addEventListener("change", userRefresh);
     opts.input.addEventListener("change", function () {
       if (byId[opts.input.value]) {
         current = opts.input.value;
-        refresh();
+        refresh(false);
       }
     });
     return {
@@ -329,12 +334,13 @@
         }
         current = id;
         opts.input.value = id;
-        return refresh();
+        return refresh(false);
       },
-      refresh: refresh,
+      refresh: userRefresh,
+      refreshInBackground: function () { return refresh(true); },
       setOperator: function (yes) {
         operator = !!yes;
-        return refresh();
+        return refresh(false);
       },
       current: function () { return current; }
     };

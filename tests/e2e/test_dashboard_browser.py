@@ -415,6 +415,16 @@ def test_operator_login_alerts_chart_and_suggestions(demo: Demo, browser: Browse
     if not any(f["speed_kmh"] is not None for f in fc["forecasts"]):
         assert "no forecast for this link yet" in page.inner_text("#ct-chart-note")
         write_forecasts(demo, link)
+        # the API caches forecast reads for snapshot_refresh_s: refresh the chart once the API
+        # serves the new rows
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+            f["speed_kmh"] is not None
+            for f in httpx.get(
+                demo.url + "/api/v1/forecasts", params={"link": link}, timeout=10
+            ).json()["forecasts"]
+        ):
+            time.sleep(0.5)
     page.evaluate("ctDashboard.chart.refresh()")
     wait_js(page, "Number(document.getElementById('ct-chart').dataset.forecastPoints) > 0", 30)
     path = page.locator("#ct-chart path[data-series=forecast]")
