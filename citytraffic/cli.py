@@ -215,6 +215,98 @@ def simulate_metr_la(
     )
 
 
+@simulate_app.command("sumo")
+def simulate_sumo(
+    grid: Annotated[
+        str, typer.Option(help="netgenerate grid COLSxROWS (Nx1: an arterial); ignored with --net")
+    ] = "3x3",
+    net: Annotated[Path | None, typer.Option(help="your own SUMO .net.xml instead")] = None,
+    routes: Annotated[Path | None, typer.Option(help="route file (default: randomTrips)")] = None,
+    demand: Annotated[float, typer.Option(help="randomTrips vehicles per hour")] = 1500.0,
+    demand_duration: Annotated[int, typer.Option(help="seconds over which trips start")] = 3600,
+    pattern: Annotated[str, typer.Option(help="grid demand: uniform | ew-heavy")] = "uniform",
+    seed: Annotated[int, typer.Option(help="SUMO and randomTrips seed")] = 1,
+    speedup: Annotated[
+        str, typer.Option(help="simulated s per wall s, or 'max' (as fast as SUMO runs)")
+    ] = "1",
+    interval: Annotated[int, typer.Option(help="detector interval in seconds")] = 60,
+    duration: Annotated[
+        float | None, typer.Option(help="simulated seconds (default: --demand-duration)")
+    ] = None,
+    origin: Annotated[
+        str, typer.Option(help="LON,LAT where SUMO's (0,0) lies (maps show it there)")
+    ] = "16.36,48.20",
+    network: Annotated[Path | None, typer.Option(help="write the network file here")] = None,
+    loop_report: Annotated[
+        Path | None, typer.Option(help="SUMO's own per-interval E1 loop report (XML)")
+    ] = None,
+    plans: Annotated[
+        bool, typer.Option(help="follow the plan topics (accepted timing plans)")
+    ] = True,
+    cache: Annotated[Path, typer.Option(help="generated SUMO files")] = Path("var/sumo"),
+    faults: FaultsOpt = None,
+    faults_out: FaultsOutOpt = None,
+) -> None:
+    """SUMO (libsumo, in-process) publishing its loops and signals as junction gateways do, and
+    running the timing plans operators accept."""
+    from simulators.sumo.gateway import MAX_SPEEDUP, run_sumo_gateway
+    from simulators.sumo.netfile import Origin
+    from simulators.sumo.scenario import PATTERNS, ScenarioSpec
+    from simulators.sumo.sources import file_source, grid_source
+    from simulators.sumo.tools import SumoMissing
+
+    def bad(message: str) -> typer.Exit:
+        typer.echo(message, err=True)
+        return typer.Exit(2)
+
+    try:
+        pace = MAX_SPEEDUP if speedup == "max" else float(speedup)
+        lon, lat = (float(v) for v in origin.split(","))
+        where = Origin(lon, lat)
+        cols, rows = (int(v) for v in grid.lower().split("x"))
+    except ValueError:
+        raise bad("--speedup must be a number or 'max', --origin LON,LAT, --grid NxM") from None
+    if not pace > 0 or pattern not in PATTERNS:
+        raise bad(f"--speedup must be > 0 and --pattern one of {', '.join(PATTERNS)}")
+    try:
+        if net is not None:
+            source = file_source(
+                net, cache, routes=routes, demand_vph=demand, demand_s=demand_duration, seed=seed
+            )
+        else:
+            spec = ScenarioSpec(
+                grid_x=cols,
+                grid_y=rows,
+                demand_vph=demand,
+                duration_s=demand_duration,
+                pattern="ew-heavy" if pattern == "ew-heavy" else "uniform",
+                seed=seed,
+            )
+            source = grid_source(spec, cache)
+    except (ValueError, RuntimeError, SumoMissing) as exc:
+        raise bad(f"cannot build the SUMO scenario: {exc}") from None
+    typer.echo(f"SUMO: {source.describe()}")
+    settings = build_settings()
+    username, password = _mqtt_credentials(settings)
+    raise typer.Exit(
+        run_sumo_gateway(
+            settings.mqtt.host,
+            settings.mqtt.port,
+            source,
+            speedup=pace,
+            interval_s=interval,
+            duration_s=duration,
+            origin=where,
+            network_out=network,
+            loop_report=loop_report,
+            username=username,
+            password=password,
+            plans=plans,
+            faults=_fault_plan(faults, faults_out, seed),
+        )
+    )
+
+
 @network_app.command("validate")
 def network_validate(path: Path) -> None:
     """Check a network file; list every problem."""

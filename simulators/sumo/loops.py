@@ -10,11 +10,61 @@ decoded with the MQTT payload codec, so consumers get exactly what ingest would 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from xml.sax.saxutils import quoteattr
 
 from citytraffic.messaging.payloads import DetectorBatch, DetectorValue, decode, encode
+from simulators.sumo.ids import safe_id
+from simulators.sumo.netparse import NetInfo
 
 EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LoopSpec:
+    """An E1 loop: `<lane>.s` at the stop line or `<lane>.u` upstream, reporting to `site`."""
+
+    id: str
+    site: str
+    lane: str
+    pos_m: float
+
+
+def loop_specs(
+    info: NetInfo, stop_loop_m: float = 3.0, upstream_loop_m: float | None = 12.0
+) -> list[LoopSpec]:
+    """Loops on every incoming lane of every signalised junction: one `stop_loop_m` before the
+    stop line and (unless `upstream_loop_m` is None) one `upstream_loop_m` after the lane's start
+    (at most half-way to the stop-line loop). Loop and site ids are citytraffic ids."""
+    specs: list[LoopSpec] = []
+    for tls in sorted(info.tl_links):
+        site = safe_id(tls)
+        for lane_id in sorted({lk.from_lane for lk in info.tl_links[tls]}):
+            stop = max(0.5, info.lane(lane_id).length_m - stop_loop_m)
+            specs.append(LoopSpec(safe_id(f"{lane_id}.s"), site, lane_id, stop))
+            if upstream_loop_m is not None:
+                up = min(upstream_loop_m, stop / 2)
+                specs.append(LoopSpec(safe_id(f"{lane_id}.u"), site, lane_id, up))
+    return specs
+
+
+def write_loop_file(
+    specs: list[LoopSpec], path: Path, period_s: int = 1, output: str = "NUL"
+) -> None:
+    """A SUMO additional file with the loops; `output` is SUMO's own per-`period_s` E1 report
+    (`NUL`: none)."""
+    lines = ["<additional>"]
+    for sp in specs:
+        lines.append(
+            f"    <inductionLoop id={quoteattr(sp.id)} lane={quoteattr(sp.lane)} "
+            f'pos="{sp.pos_m:.2f}" period="{period_s}" file={quoteattr(output)}/>'
+        )
+    lines.append("</additional>")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(lines) + "\n")
+    tmp.rename(path)
 
 
 class LoopGateway:
@@ -22,7 +72,15 @@ class LoopGateway:
     interval: vehicles whose front reached the loop, share of the interval it was occupied, mean
     speed of the vehicles counted."""
 
-    def __init__(self, detectors_by_site: dict[str, list[str]], gateway: str = "sumo-gw") -> None:
+    def __init__(
+        self,
+        detectors_by_site: dict[str, list[str]],
+        gateway: str = "sumo-gw",
+        epoch: datetime = EPOCH,
+        roundtrip: bool = True,
+    ) -> None:
+        """`epoch`: wall time of simulation second 0. `roundtrip`: pass every batch through the
+        MQTT codec (what a consumer of decoded readings needs; a publisher encodes anyway)."""
         import libsumo
 
         self._loops = libsumo.inductionloop
@@ -34,6 +92,8 @@ class LoopGateway:
         self._speed = dict.fromkeys(self._all, 0.0)
         self._steps = 0
         self._gateway = gateway
+        self._epoch = epoch
+        self._roundtrip = roundtrip
         self._seq = 0
         self.totals = dict.fromkeys(self._all, 0)
         from traci import constants as tc
@@ -59,7 +119,7 @@ class LoopGateway:
 
     def read(self, now_s: float, interval_s: int) -> list[DetectorBatch]:
         """The batches of the interval of `interval_s` simulated seconds that ended at `now_s`."""
-        ts = EPOCH + timedelta(seconds=now_s)
+        ts = self._epoch + timedelta(seconds=now_s)
         steps = max(1, self._steps)
         batches: list[DetectorBatch] = []
         for site, detectors in self._by_site.items():
@@ -75,8 +135,10 @@ class LoopGateway:
                 self._speed[det] = 0.0
             batch = DetectorBatch(self._gateway, self._seq, site, ts, interval_s, values)
             self._seq += 1
-            decoded = decode(encode(batch), "detectors", site)
-            assert isinstance(decoded, DetectorBatch)
-            batches.append(decoded)
+            if self._roundtrip:
+                decoded = decode(encode(batch), "detectors", site)
+                assert isinstance(decoded, DetectorBatch)
+                batch = decoded
+            batches.append(batch)
         self._steps = 0
         return batches

@@ -25,6 +25,7 @@ class EdgeGeo:
     from_node: str
     to_node: str
     lanes: tuple[LaneGeo, ...]
+    shape: tuple[tuple[float, float], ...] = ()  # x, y in m; empty: straight between the nodes
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,7 @@ class TlProgram:
     kind: str  # static | actuated | delay_based | ...
     phase_states: tuple[str, ...]
     phase_durations_s: tuple[float, ...]
+    program_id: str = "0"
 
 
 @dataclass(slots=True)
@@ -81,7 +83,9 @@ def read_net(path: Path) -> NetInfo:
             )
             for ln in e.iter("lane")
         )
-        info.edges[eid] = EdgeGeo(eid, e.get("from", ""), e.get("to", ""), lanes)
+        info.edges[eid] = EdgeGeo(
+            eid, e.get("from", ""), e.get("to", ""), lanes, _shape(e.get("shape", ""))
+        )
     for c in root.iter("connection"):
         tls = c.get("tl")
         if tls is None or c.get("from", "").startswith(":"):
@@ -102,5 +106,16 @@ def read_net(path: Path) -> NetInfo:
             kind=tl.get("type", "static"),
             phase_states=tuple(p.get("state", "") for p in phases),
             phase_durations_s=tuple(float(p.get("duration", "0")) for p in phases),
+            program_id=tl.get("programID", "0"),
         )
     return info
+
+
+def _shape(text: str) -> tuple[tuple[float, float], ...]:
+    """SUMO's `x,y x,y ...` (a third coordinate, if any, is dropped)."""
+    points: list[tuple[float, float]] = []
+    for pair in text.split():
+        parts = pair.split(",")
+        if len(parts) >= 2:
+            points.append((float(parts[0]), float(parts[1])))
+    return tuple(points)
