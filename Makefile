@@ -31,6 +31,7 @@ bench: install-all
 	$(PY) benchmarks/forecasting.py
 	$(PY) benchmarks/api.py
 	$(PY) benchmarks/dashboard.py
+	$(PY) benchmarks/simulators.py
 
 clean:
 	rm -rf var artifacts .pytest_cache .mypy_cache .ruff_cache

@@ -37,7 +37,7 @@ class SumoSource:
 
 
 def grid_source(spec: ScenarioSpec, cache_dir: Path) -> SumoSource:
-    scenario = build_scenario(spec, cache_dir)
+    scenario = build_scenario(spec, cache_dir.resolve())
     upstream = spec.upstream_loop_m if spec.upstream_loops else None
     loops = loop_specs(scenario.info, spec.stop_loop_m, upstream)
     return SumoSource(
@@ -72,7 +72,7 @@ def file_source(
     if not info.tl_links:
         raise ValueError(f"{net} has no traffic lights: the gateway reports signalised junctions")
     if routes is None:
-        routes = random_trips(net, cache_dir, demand_vph, demand_s, seed)
+        routes = random_trips(net, cache_dir.resolve(), demand_vph, demand_s, seed)
     return SumoSource(
         net, routes, info, tuple(loop_specs(info, stop_loop_m, upstream_loop_m)), seed, demand_s
     )

@@ -298,3 +298,43 @@ def test_the_plan_listener_refuses_garbage_and_keeps_the_newest_plan(mosquitto: 
         assert lost is not None and now <= lost < later  # heard from when the link went down
     finally:
         listener.stop()
+
+
+def test_every_fault_type_is_injected_into_the_sumo_gateway_and_recorded(
+    tmp_path: Path, mosquitto: Broker, source: SumoSource
+) -> None:
+    from simulators.faults import fault_plan, read_ground_truth
+
+    spec = (
+        "stuck:detector=B1*,at=2m,for=3m;dropout:site=A0,p=1,at=1m,for=2m;"
+        "noise:site=A1,sd=0.2,at=1m;dead:gateway=gw-C0,at=2m,for=2m;"
+        "duplicate:site=B0,p=1,at=0,for=3m;reorder:site=B2,p=0.5,delay=2;"
+        "skew:site=A2,offset=-90s;malformed:site=C2,kind=json,p=1,at=0,for=3m"
+    )
+    plan = fault_plan(spec, tmp_path / "faults.jsonl", seed=5)
+    rc = run_sumo_gateway(
+        "127.0.0.1",
+        mosquitto.port,
+        source,
+        speedup=MAX_SPEEDUP,
+        duration_s=420,
+        start=datetime.fromtimestamp((time.time() // INTERVAL_S - 10) * INTERVAL_S, UTC),
+        plans=False,
+        faults=plan,
+    )
+    assert rc == 0
+    records = read_ground_truth(tmp_path / "faults.jsonl")
+    kinds = {r.fault for r in records}
+    assert kinds == {
+        "stuck",
+        "dropout",
+        "noise",
+        "dead",
+        "duplicate",
+        "reorder",
+        "skew",
+        "malformed",
+    }
+    assert {r.site for r in records if r.fault == "dropout"} == {"A0"}
+    assert {r.gateway for r in records if r.fault == "dead"} == {"gw-C0"}
+    assert all(str(r.detector).startswith("B1") for r in records if r.fault == "stuck")
