@@ -6,7 +6,9 @@ A plan message (JSON on `traffic/v1/site/<site>/plan`, QoS 1, retained) is
      "cycle_s": 64.0, "yellow_s": 3.0, "all_red_s": 2.0, "suggestion": "J1.v3.ab12cd34",
      "phases": [{"id": "P1", "signal_groups": ["EW"], "green_s": 38.0}, ...]}
 
-and a revocation is `{"type": "revoked", "site": ..., "version": n, "revoked_at": ...}`.
+a revocation is `{"type": "revoked", "site": ..., "version": n, "revoked_at": ...}`, and the
+other control orders on the same topic are `{"type": "adaptive", ..., "valid_from", "valid_until"}`
+(run citytraffic's adaptive controller) and `{"type": "local", ...}` (run the local plan).
 Pure functions, no I/O (docs/signal-workflow.md).
 """
 
@@ -142,25 +144,59 @@ def validate_plan(junction: Junction, msg: Mapping[str, Any]) -> list[str]:
     return problems
 
 
+def adaptive_message(
+    site: str, version: int, valid_from: datetime, validity_s: float
+) -> dict[str, Any]:
+    """The order that puts a junction under citytraffic's adaptive controller."""
+    return {
+        "type": "adaptive",
+        "site": site,
+        "version": version,
+        "valid_from": iso(valid_from),
+        "valid_until": iso(valid_from + timedelta(seconds=validity_s)),
+        "controller": "citytraffic",
+    }
+
+
+def local_message(site: str, version: int, at: datetime, revoked: bool) -> dict[str, Any]:
+    """The order to run the local plan: a revocation of the plan, or mode `local`."""
+    if revoked:
+        return {"type": "revoked", "site": site, "version": version, "revoked_at": iso(at)}
+    return {"type": "local", "site": site, "version": version, "valid_from": iso(at)}
+
+
+def control_mode(
+    order: Mapping[str, Any] | None,
+    now: datetime,
+    last_centre_contact: datetime | None,
+    max_centre_silence_s: float = MAX_CENTRE_SILENCE_S,
+) -> str:
+    """Controller-side rule: `plan` or `adaptive` when the order on the plan topic is one of
+    those, inside its validity window, and the centre was heard from within
+    `max_centre_silence_s`; otherwise `local` (the controller's own plan). A retained order
+    received after days offline is therefore never followed: it has expired, and the link was
+    down."""
+    if not order or order.get("type") not in ("plan", "adaptive"):
+        return "local"
+    start, end = parse_time(order.get("valid_from")), parse_time(order.get("valid_until"))
+    if start is None or end is None or not start <= now < end:
+        return "local"
+    if last_centre_contact is None:
+        return "local"
+    silence_s = (now - last_centre_contact).total_seconds()
+    if not -5.0 <= silence_s <= max_centre_silence_s:  # small clock skew tolerated
+        return "local"
+    return str(order["type"])
+
+
 def plan_applicable(
     plan: Mapping[str, Any] | None,
     now: datetime,
     last_centre_contact: datetime | None,
     max_centre_silence_s: float = MAX_CENTRE_SILENCE_S,
 ) -> bool:
-    """Controller-side rule: run `plan` only when it is a plan (not a revocation or garbage), it
-    is inside its validity window, and the centre was heard from within `max_centre_silence_s`.
-    Otherwise the controller runs its local plan. A retained plan received after days offline
-    is therefore never applied: it has expired, and the link was down."""
-    if not plan or plan.get("type") != "plan":
-        return False
-    start, end = parse_time(plan.get("valid_from")), parse_time(plan.get("valid_until"))
-    if start is None or end is None or not start <= now < end:
-        return False
-    if last_centre_contact is None:
-        return False
-    silence_s = (now - last_centre_contact).total_seconds()
-    return -5.0 <= silence_s <= max_centre_silence_s  # small clock skew tolerated
+    """Run `plan` (rather than the local plan)? `control_mode` says `plan`."""
+    return control_mode(plan, now, last_centre_contact, max_centre_silence_s) == "plan"
 
 
 def fixed_plan_delay(

@@ -147,5 +147,8 @@ class SignalBook:
                     s.decided_by, s.decided_ns = by, row.time_ns
                 elif action == "mode" and row.fields.get("mode") in MODES:
                     s.mode = str(row.fields["mode"])
+                    if isinstance(version, int):  # a published mode order has a version
+                        s.version = max(s.version, version)
+                        s.decided_by, s.decided_ns = by, row.time_ns
             n += 1
         return n

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import queue
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
@@ -19,7 +20,7 @@ from citytraffic.messaging.topics import site_topic
 from citytraffic.network_file import load_network
 from citytraffic.settings import ApiSettings, LiveSettings, MqttSettings, Settings
 from citytraffic.storage.sqlite import SqliteStore
-from control.plans import parse_time, plan_applicable
+from control.plans import control_mode, parse_time, plan_applicable
 
 pytestmark = pytest.mark.integration
 
@@ -136,10 +137,17 @@ def test_accept_publishes_retained_plan_and_conflicts_are_refused(
     revoked = retained(mosquitto.port, site_topic("J1", "plan"))
     assert revoked["type"] == "revoked" and revoked["version"] == 2
     assert not plan_applicable(revoked, start, start)
+    # with no plan in force, mode `plan` has nothing to run
+    none = client.post(
+        "/api/v1/signals/junctions/J1/mode",
+        json={"mode": "plan", "reason": "back"},
+        headers=keys["olga"],
+    )
+    assert none.status_code == 409
 
 
-def test_reject_and_roles(
-    served: tuple[TestClient, dict[str, dict[str, str]], SqliteStore],
+def test_reject_roles_and_control_modes(
+    served: tuple[TestClient, dict[str, dict[str, str]], SqliteStore], mosquitto: Broker
 ) -> None:
     client, keys, store = served
     listed = client.get("/api/v1/signals/suggestions", headers=keys["adam"]).json()
@@ -155,6 +163,26 @@ def test_reject_and_roles(
         json={"mode": "adaptive", "reason": "trial"},
         headers=keys["otto"],
     )
-    assert mode.status_code == 200
+    assert mode.status_code == 200, mode.text
     rows = store.range("audit", 0, T0 + NS, {"kind": "signal"})
     assert sorted(r.tags["action"] for r in rows) == ["mode", "reject"]
+    # the mode is an order to the junction's controller: versioned, retained, with a window
+    order = retained(mosquitto.port, site_topic("J1", "plan"))
+    assert order["type"] == "adaptive" and order["site"] == "J1" and order["version"] == 1
+    start = parse_time(order["valid_from"])
+    assert start is not None and start.timestamp() == T0 / NS
+    assert control_mode(order, start, start) == "adaptive"
+    assert control_mode(order, start + timedelta(days=2), start) == "local"  # expired
+    assert control_mode(order, start, start - timedelta(hours=1)) == "local"  # centre silent
+    back = client.post(
+        "/api/v1/signals/junctions/J1/mode",
+        json={"mode": "local", "reason": "trial over"},
+        headers=keys["olga"],
+    )
+    assert back.status_code == 200
+    local = retained(mosquitto.port, site_topic("J1", "plan"))
+    assert local["type"] == "local" and local["version"] == 2
+    assert control_mode(local, start, start) == "local"
+    junctions = client.get("/api/v1/signals/junctions", headers=keys["olga"]).json()["junctions"]
+    j1 = next(j for j in junctions if j["site"] == "J1")
+    assert j1["mode"] == "local" and j1["version"] == 2 and j1["decided_by"] == "olga"
