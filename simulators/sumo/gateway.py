@@ -8,11 +8,13 @@ sequence numbers and bounded buffer, as in the synthetic city):
 - a `SignalState` at start and at every change of the signal state string: program (`plan`),
   phase name (`P1`, `P1-yellow`, ...), state, time to the next switch.
 
-Plans: a `PlanListener` hears each junction's plan topic. Every simulated second each junction
-runs the newest plan if `control.plans.plan_applicable` says so (a plan, inside its validity
-window, the centre heard from recently) and it passes `validate_plan` against the junction, as a
-SUMO program `citytraffic-v<version>` started at its first phase; otherwise it runs its local
-SUMO program. A revoked or expired plan, or a lost link to the centre, brings back the local one.
+Orders: a `PlanListener` hears each junction's plan topic. Every simulated second each junction
+follows the newest order as `control.plans.control_mode` says (inside its validity window, the
+centre heard from recently): a plan that passes `validate_plan` runs as the SUMO program
+`citytraffic-v<version>` from its first phase; an `adaptive` order hands the junction to
+citytraffic's adaptive controller (`field_adaptive.py`, program name `citytraffic-adaptive`);
+anything else, a revoked or expired order, or a lost link to the centre brings back the local
+SUMO program.
 
 Time: simulated second s is wall time `t0 + s`. The run is paced by `simulators.clock.PacedClock`
 (`speedup`, never stamped in the future); with `speedup=inf` SUMO runs as fast as it can. Same
@@ -35,9 +37,11 @@ import msgspec
 
 from citytraffic.domain.network import Network
 from citytraffic.messaging import payloads
-from control.plans import plan_applicable, validate_plan
+from control.plans import control_mode, validate_plan
 from simulators.clock import Clock, PacedClock, SystemClock, default_start
 from simulators.faults import FaultInjector, FaultPlan
+from simulators.sumo.field_adaptive import ADAPTIVE_PROGRAM, FieldAdaptive
+from simulators.sumo.layout import layouts_for
 from simulators.sumo.loops import LoopGateway, write_loop_file
 from simulators.sumo.netfile import VIENNA, Origin, SignalData, derive_network
 from simulators.sumo.programs import plan_program, program_id
@@ -72,9 +76,11 @@ class _Junction:
     gateway: str
     data: SignalData
     local_program: str
-    running: str = ""  # program id now running
+    running: str = ""  # what the junction was ordered to run (a program id or adaptive)
+    program: str = ""  # the SUMO program shown until adaptive control takes over
     plan_seen: int = -1  # listener counter of the newest message looked at
     last_state: str = ""
+    last_shown: str = ""
     names: dict[str, tuple[str, ...]] = field(default_factory=dict)  # program -> phase names
 
 
@@ -86,6 +92,7 @@ class GatewayStats:
     signal_states: int = 0
     plans_applied: int = 0
     plans_refused: int = 0
+    adaptive_orders: int = 0
     fallbacks: int = 0
     loop_totals: dict[str, int] = field(default_factory=dict)
 
@@ -206,6 +213,8 @@ class _Run:
     stats: GatewayStats
     seq: dict[str, int] = field(default_factory=dict)
     junctions: dict[str, _Junction] = field(default_factory=dict)
+    loops: LoopGateway | None = None
+    adaptive: FieldAdaptive | None = None
 
     def simulate(self, tmp: Path, loop_report: Path | None) -> None:
         import libsumo
@@ -239,10 +248,10 @@ class _Run:
         by_site: dict[str, list[str]] = {}
         for sp in self.source.loops:
             by_site.setdefault(sp.site, []).append(sp.id)
-        loops = LoopGateway(by_site, epoch=self.t0, roundtrip=False)
+        loops = self.loops = LoopGateway(by_site, epoch=self.t0, roundtrip=False)
         for site, data in self.signals.items():
             local = tl.getProgram(data.tls)
-            j = _Junction(site, gateway_of[site], data, local, running=local)
+            j = _Junction(site, gateway_of[site], data, local, running=local, program=local)
             j.names[local] = data.program_phase_names
             self.junctions[site] = j
         if not self.paced.wait_until(self.t0, self.stop):
@@ -258,7 +267,9 @@ class _Run:
             t = float(libsumo.simulation.getTime())
             loops.sample()
             if self.listener is not None:
-                self._follow_plans(tl, self.listener, t)
+                self._follow_orders(tl, self.listener, t)
+            if self.adaptive is not None:
+                self.adaptive.step(t)
             self._signal_changes(tl, t)
             if round(t) % self.interval_s == 0:
                 for batch in loops.read(t, self.interval_s):
@@ -285,46 +296,74 @@ class _Run:
         ts = self.t0 + timedelta(seconds=t)
         for j in self.junctions.values():
             state = tl.getRedYellowGreenState(j.data.tls)
-            if state == j.last_state:
+            adaptive = self.adaptive is not None and self.adaptive.controls(j.site)
+            shown = ADAPTIVE_PROGRAM if adaptive else j.program
+            if state == j.last_state and shown == j.last_shown:
                 continue
-            j.last_state = state
-            names = j.names.get(j.running, ())
-            index = tl.getPhase(j.data.tls)
-            name = names[index] if index < len(names) else f"#{index}"
-            to_change = max(0.0, round(tl.getNextSwitch(j.data.tls) - t, 3))
+            j.last_state, j.last_shown = state, shown
+            to_change: float | None = None
+            if self.adaptive is not None and adaptive:
+                name = self.adaptive.phase_name(j.site, state)  # decided second by second
+            else:
+                names = j.names.get(j.program, ())
+                index = tl.getPhase(j.data.tls)
+                name = names[index] if index < len(names) else f"#{index}"
+                to_change = max(0.0, round(tl.getNextSwitch(j.data.tls) - t, 3))
             self._publish(
                 j.gateway,
-                payloads.SignalState("-", 0, j.site, ts, j.running, name, state, to_change),
+                payloads.SignalState("-", 0, j.site, ts, shown, name, state, to_change),
             )
             self.stats.signal_states += 1
 
-    def _follow_plans(self, tl: Any, listener: PlanFeed, t: float) -> None:
+    def _follow_orders(self, tl: Any, listener: PlanFeed, t: float) -> None:
         now = self.t0 + timedelta(seconds=t)
         contact = listener.last_centre_contact(now)
         for j in self.junctions.values():
             message, counter = listener.latest(j.site)
+            mode = control_mode(message, now, contact) if message is not None else "local"
             wanted = j.local_program
-            if message is not None and plan_applicable(message, now, contact):
+            if mode == "adaptive":
+                wanted = ADAPTIVE_PROGRAM
+            elif mode == "plan" and message is not None:
                 problems = validate_plan(j.data.junction, message)
                 if not problems:
-                    wanted = program_id(message)
-                    if wanted not in j.names:
-                        steps = plan_program(j.data, message)
-                        phases = [tl.Phase(s.duration_s, s.state) for s in steps]
-                        tl.setProgramLogic(j.data.tls, tl.Logic(wanted, 0, 0, phases))
-                        j.names[wanted] = tuple(s.name for s in steps)
+                    wanted = self._plan_program(tl, j, message)
                 elif counter != j.plan_seen:
                     self.stats.plans_refused += 1
                     log.warning("junction %s: plan refused: %s", j.site, "; ".join(problems))
             j.plan_seen = counter
-            if wanted == j.running:
-                continue
+            if wanted != j.running:
+                self._switch(tl, j, wanted)
+
+    def _plan_program(self, tl: Any, j: _Junction, message: dict[str, Any]) -> str:
+        name = program_id(message)
+        if name not in j.names:
+            steps = plan_program(j.data, message)
+            phases = [tl.Phase(s.duration_s, s.state) for s in steps]
+            tl.setProgramLogic(j.data.tls, tl.Logic(name, 0, 0, phases))
+            j.names[name] = tuple(s.name for s in steps)
+        return name
+
+    def _switch(self, tl: Any, j: _Junction, wanted: str) -> None:
+        if j.running == ADAPTIVE_PROGRAM and self.adaptive is not None:
+            self.adaptive.leave(j.site)
+        if wanted == ADAPTIVE_PROGRAM:
+            if self.adaptive is None:
+                assert self.loops is not None
+                tls_of = {site: jj.data.tls for site, jj in self.junctions.items()}
+                layouts = layouts_for(self.source.info, self.source.loops)
+                self.adaptive = FieldAdaptive(tl, self.loops, layouts, tls_of)
+            self.adaptive.enter(j.site)
+            self.stats.adaptive_orders += 1
+            log.info("junction %s: under adaptive control", j.site)
+        else:
             tl.setProgram(j.data.tls, wanted)
             tl.setPhase(j.data.tls, 0)
+            j.program = wanted
             if wanted == j.local_program:
                 self.stats.fallbacks += 1
                 log.info("junction %s: back to its local program %s", j.site, wanted)
             else:
                 self.stats.plans_applied += 1
                 log.info("junction %s: running %s", j.site, wanted)
-            j.running = wanted
+        j.running = wanted

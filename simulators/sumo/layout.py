@@ -1,15 +1,33 @@
-"""Controller layouts (control.layout) of a scenario's signalised junctions."""
+"""Controller layouts (control.layout) of signalised junctions: from a benchmark scenario, or
+from any SUMO network with its loops (the SUMO gateway)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from control.layout import GREEN, Approach, JunctionLayout, SignalLink
+from simulators.sumo.ids import safe_id
+from simulators.sumo.loops import LoopSpec, loop_specs
+from simulators.sumo.netparse import NetInfo
 from simulators.sumo.scenario import Scenario
 
 
 def junction_layouts(scenario: Scenario, all_red_s: float = 0.0) -> dict[str, JunctionLayout]:
-    info = scenario.info
+    spec = scenario.spec
+    upstream = spec.upstream_loop_m if spec.upstream_loops else None
+    loops = loop_specs(scenario.info, spec.stop_loop_m, upstream)
+    return layouts_for(scenario.info, loops, all_red_s)
+
+
+def layouts_for(
+    info: NetInfo, loops: Sequence[LoopSpec], all_red_s: float = 0.0
+) -> dict[str, JunctionLayout]:
+    """One layout per traffic light, keyed by its site id (`ids.safe_id` of the SUMO id)."""
+    by_lane: dict[str, list[LoopSpec]] = {}
+    for sp in loops:
+        by_lane.setdefault(sp.lane, []).append(sp)
     layouts: dict[str, JunctionLayout] = {}
-    for tls in scenario.signals():
+    for tls in sorted(info.tl_links):
         program = info.programs[tls]
         greens = tuple(
             s for s in program.phase_states if any(c in GREEN for c in s) and "y" not in s.lower()
@@ -28,22 +46,22 @@ def junction_layouts(scenario: Scenario, all_red_s: float = 0.0) -> dict[str, Ju
         approaches: dict[str, Approach] = {}
         for edge_id in sorted({lk.from_edge for lk in links}):
             edge = info.edges[edge_id]
-            length = min(ln.length_m for ln in edge.lanes)
-            ids = [ln.id for ln in edge.lanes]
-            up_m = min(scenario.spec.upstream_loop_m, (length - scenario.spec.stop_loop_m) / 2)
+            specs = [sp for ln in edge.lanes for sp in by_lane.get(ln.id, [])]
+            stops = [sp for sp in specs if sp.kind == "stop"]
+            ups = [sp for sp in specs if sp.kind == "upstream"]
+            gap = stops[0].pos_m - ups[0].pos_m if stops and ups else 0.0
             approaches[edge_id] = Approach(
                 edge=edge_id,
                 lanes=len(edge.lanes),
-                length_m=length,
+                length_m=min(ln.length_m for ln in edge.lanes),
                 free_speed_ms=edge.lanes[0].speed_ms,
-                stop_detectors=tuple(f"{i}.s" for i in ids),
-                upstream_detectors=(
-                    tuple(f"{i}.u" for i in ids) if scenario.spec.upstream_loops else ()
-                ),
-                loop_gap_m=max(0.0, length - scenario.spec.stop_loop_m - up_m),
+                stop_detectors=tuple(sp.id for sp in stops),
+                upstream_detectors=tuple(sp.id for sp in ups),
+                loop_gap_m=max(0.0, gap),
             )
-        layouts[tls] = JunctionLayout(
-            site=tls,
+        site = safe_id(tls)
+        layouts[site] = JunctionLayout(
+            site=site,
             links=links,
             green_states=greens,
             approaches=approaches,

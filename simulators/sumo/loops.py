@@ -30,6 +30,7 @@ class LoopSpec:
     site: str
     lane: str
     pos_m: float
+    kind: str = "stop"  # stop | upstream
 
 
 def loop_specs(
@@ -46,7 +47,7 @@ def loop_specs(
             specs.append(LoopSpec(safe_id(f"{lane_id}.s"), site, lane_id, stop))
             if upstream_loop_m is not None:
                 up = min(upstream_loop_m, stop / 2)
-                specs.append(LoopSpec(safe_id(f"{lane_id}.u"), site, lane_id, up))
+                specs.append(LoopSpec(safe_id(f"{lane_id}.u"), site, lane_id, up, "upstream"))
     return specs
 
 
@@ -67,10 +68,30 @@ def write_loop_file(
     tmp.rename(path)
 
 
+class _Window:
+    """Sums of one reporting window (count, occupancy per step, speed of counted vehicles)."""
+
+    __slots__ = ("count", "occ", "speed", "steps")
+
+    def __init__(self, detectors: list[str]) -> None:
+        self.count = dict.fromkeys(detectors, 0)
+        self.occ = dict.fromkeys(detectors, 0.0)
+        self.speed = dict.fromkeys(detectors, 0.0)
+        self.steps = 0
+
+
+MAIN = "main"
+
+
 class LoopGateway:
     """Samples every loop each simulation step (presence, as a loop card does) and reports per
     interval: vehicles whose front reached the loop, share of the interval it was occupied, mean
-    speed of the vehicles counted."""
+    speed of the vehicles counted.
+
+    Windows: the main window (`read(..., window="main")`, the one `totals` add up) and any
+    number of others opened with `open_window(name)`, each read at its own pace (the SUMO
+    gateway publishes every 60 s from the main window and feeds its adaptive controller every
+    second from another)."""
 
     def __init__(
         self,
@@ -87,10 +108,7 @@ class LoopGateway:
         self._by_site = {s: sorted(ds) for s, ds in sorted(detectors_by_site.items()) if ds}
         self._all = [d for ds in self._by_site.values() for d in ds]
         self._previous: dict[str, tuple[str, ...]] = {d: () for d in self._all}
-        self._count = dict.fromkeys(self._all, 0)
-        self._occ = dict.fromkeys(self._all, 0.0)
-        self._speed = dict.fromkeys(self._all, 0.0)
-        self._steps = 0
+        self._windows = {MAIN: _Window(self._all)}
         self._gateway = gateway
         self._epoch = epoch
         self._roundtrip = roundtrip
@@ -102,37 +120,48 @@ class LoopGateway:
         for det in self._all:
             self._loops.subscribe(det, list(self._vars))
 
+    def open_window(self, name: str) -> None:
+        """Start another window (empty from now on); opening an open one does nothing."""
+        self._windows.setdefault(name, _Window(self._all))
+
     def sample(self) -> None:
         """Call once after every simulation step (1 s steps)."""
         previous = self._previous
         ids_var, occ_var, speed_var = self._vars
+        windows = list(self._windows.values())
         for det, values in self._loops.getAllSubscriptionResults().items():
             ids = values[ids_var]
             if ids:
                 new = sum(1 for v in ids if v not in previous[det])
-                if new:
-                    self._count[det] += new
-                    self._speed[det] += new * max(0.0, values[speed_var])
-                self._occ[det] += values[occ_var] / 100.0
+                occ = values[occ_var] / 100.0
+                speed = new * max(0.0, values[speed_var]) if new else 0.0
+                for w in windows:
+                    if new:
+                        w.count[det] += new
+                        w.speed[det] += speed
+                    w.occ[det] += occ
             previous[det] = ids
-        self._steps += 1
+        for w in windows:
+            w.steps += 1
 
-    def read(self, now_s: float, interval_s: int) -> list[DetectorBatch]:
+    def read(self, now_s: float, interval_s: int, window: str = MAIN) -> list[DetectorBatch]:
         """The batches of the interval of `interval_s` simulated seconds that ended at `now_s`."""
+        w = self._windows[window]
         ts = self._epoch + timedelta(seconds=now_s)
-        steps = max(1, self._steps)
+        steps = max(1, w.steps)
         batches: list[DetectorBatch] = []
         for site, detectors in self._by_site.items():
             values: list[DetectorValue] = []
             for det in detectors:
-                n = self._count[det]
-                speed_kmh = round(self._speed[det] / n * 3.6, 2) if n else None
-                occupancy = round(min(1.0, max(0.0, self._occ[det] / steps)), 4)
+                n = w.count[det]
+                speed_kmh = round(w.speed[det] / n * 3.6, 2) if n else None
+                occupancy = round(min(1.0, max(0.0, w.occ[det] / steps)), 4)
                 values.append(DetectorValue(det, n, occupancy, speed_kmh))
-                self.totals[det] += n
-                self._count[det] = 0
-                self._occ[det] = 0.0
-                self._speed[det] = 0.0
+                if window == MAIN:
+                    self.totals[det] += n
+                w.count[det] = 0
+                w.occ[det] = 0.0
+                w.speed[det] = 0.0
             batch = DetectorBatch(self._gateway, self._seq, site, ts, interval_s, values)
             self._seq += 1
             if self._roundtrip:
@@ -140,5 +169,5 @@ class LoopGateway:
                 assert isinstance(decoded, DetectorBatch)
                 batch = decoded
             batches.append(batch)
-        self._steps = 0
+        w.steps = 0
         return batches

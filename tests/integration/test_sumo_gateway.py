@@ -26,7 +26,7 @@ from citytraffic.messaging.topics import site_topic
 from citytraffic.network_file import load_network
 from citytraffic.storage.influx import InfluxStore
 from citytraffic.storage.influx_process import InfluxServer
-from control.plans import iso, validate_plan
+from control.plans import adaptive_message, iso, validate_plan
 from ingest.process import ingest_env, start_ingest
 from simulators.sumo.gateway import MAX_SPEEDUP, GatewayStats, run_sumo_gateway
 from simulators.sumo.netfile import derive_network
@@ -130,6 +130,11 @@ def test_fifteen_minutes_of_sumo_are_stored_as_sumo_counted_them(
     assert {r.fields["phase"] for r in signals} >= {"P1", "P1-yellow", "P2", "P2-yellow"}
 
 
+def network_greens(source: SumoSource, tls: str) -> list[str]:
+    program = source.info.programs[tls]
+    return [s for s in program.phase_states if "y" not in s.lower() and any(c in "Gg" for c in s)]
+
+
 def publish_retained(port: int, topic: str, body: dict[str, object]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="test-centre")
     client.connect("127.0.0.1", port)
@@ -191,7 +196,8 @@ def test_accepted_plans_are_run_expired_and_invalid_ones_are_not(
     assert validate_plan(junction["B1"], good) == []
     assert validate_plan(junction["A0"], expired) == []
     assert validate_plan(junction["C2"], invalid) != []
-    for body in (good, expired, invalid):
+    adaptive = adaptive_message("A1", 3, start - hour, 6 * 3600)
+    for body in (good, expired, invalid, adaptive):
         publish_retained(mosquitto.port, site_topic(str(body["site"]), "plan"), body)
     collector = SignalCollector(mosquitto.port)
     stats = GatewayStats()
@@ -225,6 +231,19 @@ def test_accepted_plans_are_run_expired_and_invalid_ones_are_not(
     assert {s["plan"] for s in by_site["A0"]} == {"0"}  # expired: local program
     assert {s["plan"] for s in by_site["C2"]} == {"0"}  # refused: local program
     assert stats.plans_applied == 1 and stats.plans_refused == 1
+    # adaptive: citytraffic's controller drives A1 with safe transitions (yellow 3 s, then the
+    # next green; minimum green 5 s), taking over during a green of the local program
+    a1 = [s for s in by_site["A1"] if s["plan"] == "citytraffic-adaptive"]
+    assert stats.adaptive_orders == 1 and len(a1) >= 6
+    greens = set(network_greens(source, "A1"))
+    a1_times = [datetime.fromisoformat(str(s["ts"]).replace("Z", "+00:00")) for s in a1]
+    for st, t1, t2 in zip(a1, a1_times, a1_times[1:], strict=False):
+        held = (t2 - t1).total_seconds()
+        if str(st["phase"]).endswith("-yellow"):
+            assert held == 3.0 and "y" in str(st["state"])
+        else:
+            assert st["state"] in greens and held >= 5.0
+    assert a1[0]["state"] in greens
 
 
 class Recorder:
