@@ -17,12 +17,19 @@ class SignalStatus:
 
 
 class PhaseDriver:
-    def __init__(self, layout: JunctionLayout, min_green_s: float = 5.0, phase: int = 0) -> None:
+    def __init__(
+        self,
+        layout: JunctionLayout,
+        min_green_s: float = 5.0,
+        phase: int = 0,
+        green_since_s: float = 0.0,
+    ) -> None:
+        """Starts showing green `phase`, green since `green_since_s` (for the minimum green)."""
         self.layout = layout
         self.min_green_s = min_green_s
         self._phase = phase
         self._target = phase
-        self._green_start_s = 0.0
+        self._green_start_s = green_since_s
         self._transition_end_s: float | None = None
         self._red_end_s = 0.0
         self._red_since = [0.0] * len(layout.green_states)

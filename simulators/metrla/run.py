@@ -30,12 +30,12 @@ from simulators.metrla.data import (
     shifted_times,
 )
 from simulators.metrla.network import build_network, detector_id, site_id
-from simulators.synthetic.run import (
+from simulators.publishing import (
     Publisher,
     PublisherFactory,
-    _close_all,
-    _stop_on_sigterm,
+    close_all,
     save_network_file,
+    stop_on_sigterm,
 )
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def run_metrla(
     publishers: dict[str, Publisher] = {}
     injector: FaultInjector | None = None
     ok = True
-    restore_sigterm = _stop_on_sigterm(stop)
+    restore_sigterm = stop_on_sigterm(stop)
     try:
         if faults is not None:
             injector = FaultInjector(faults, t0, clk)
@@ -132,7 +132,7 @@ def run_metrla(
         ok = False
     finally:
         restore_sigterm()
-        ok = _close_all(publishers, flush_timeout_s) and ok
+        ok = close_all(publishers, flush_timeout_s) and ok
         if injector is not None:
             injector.close()
     return 0 if ok else 1

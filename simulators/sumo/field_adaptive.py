@@ -69,10 +69,11 @@ class FieldAdaptive:
         for site in sorted(self._pending):
             state = self._tl.getRedYellowGreenState(self._tls_of[site])
             greens = self._layouts[site].green_states
-            if state in greens:  # take over during a green: no intergreen is cut short
+            if state in greens:  # take over during a green (no intergreen cut short), which
+                # then counts as starting now for the minimum green
                 self._pending.discard(site)
                 self._drivers[site] = PhaseDriver(
-                    self._layouts[site], self._min_green_s, greens.index(state)
+                    self._layouts[site], self._min_green_s, greens.index(state), t
                 )
                 self._tl.setRedYellowGreenState(self._tls_of[site], state)
         batches = self._loops.read(t, 1, CONTROL_WINDOW)

@@ -40,19 +40,19 @@ from citytraffic.messaging import payloads
 from control.plans import control_mode, validate_plan
 from simulators.clock import Clock, PacedClock, SystemClock, default_start
 from simulators.faults import FaultInjector, FaultPlan
+from simulators.publishing import (
+    Publisher,
+    PublisherFactory,
+    close_all,
+    save_network_file,
+    stop_on_sigterm,
+)
 from simulators.sumo.field_adaptive import ADAPTIVE_PROGRAM, FieldAdaptive
 from simulators.sumo.layout import layouts_for
 from simulators.sumo.loops import LoopGateway, write_loop_file
 from simulators.sumo.netfile import VIENNA, Origin, SignalData, derive_network
 from simulators.sumo.programs import plan_program, program_id
 from simulators.sumo.sources import SumoSource
-from simulators.synthetic.run import (
-    Publisher,
-    PublisherFactory,
-    _close_all,
-    _stop_on_sigterm,
-    save_network_file,
-)
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +157,7 @@ def run_sumo_gateway(
     injector: FaultInjector | None = None
     listener: PlanFeed | None = None
     ok = True
-    restore_sigterm = _stop_on_sigterm(stop)
+    restore_sigterm = stop_on_sigterm(stop)
     try:
         if faults is not None:
             injector = FaultInjector(faults, t0, clk)
@@ -192,7 +192,7 @@ def run_sumo_gateway(
         restore_sigterm()
         if listener is not None:
             listener.stop()
-        ok = _close_all(publishers, flush_timeout_s) and ok
+        ok = close_all(publishers, flush_timeout_s) and ok
         if injector is not None:
             injector.close()
     return 0 if ok else 1

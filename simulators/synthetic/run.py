@@ -12,19 +12,22 @@ in the past, catches up, then runs at real time; nothing is ever stamped in the 
 from __future__ import annotations
 
 import logging
-import signal
 import threading
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Protocol
 
-from citytraffic.domain.network import Network
 from citytraffic.messaging import payloads
 from simulators.clock import Clock, PacedClock, SystemClock, default_start, floor_time
 from simulators.faults import FaultInjector, FaultPlan
+from simulators.publishing import (
+    Publisher,
+    PublisherFactory,
+    close_all,
+    save_network_file,
+    stop_on_sigterm,
+)
 from simulators.synthetic.city import City, CityConfig, build_city
 from simulators.synthetic.model import Incident, SiteReadings, SyntheticModel
 from simulators.synthetic.signals import SignalStatus
@@ -32,17 +35,6 @@ from simulators.synthetic.signals import SignalStatus
 log = logging.getLogger(__name__)
 
 PROGRESS_EVERY_INTERVALS = 60
-
-
-class Publisher(Protocol):
-    def publish(self, message: payloads.Message) -> None: ...
-
-    def flush(self, timeout_s: float = ...) -> bool: ...
-
-    def close(self, timeout_s: float = ...) -> bool: ...
-
-
-PublisherFactory = Callable[[str], Publisher]
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +72,6 @@ def parse_incident(spec: str) -> IncidentSpec:
     if offset_s < 0 or duration_s <= 0 or not 0.0 <= factor <= 1.0:
         raise ValueError(f"incident {spec!r}: needs offset >= 0, duration > 0, 0 <= factor <= 1")
     return IncidentSpec(parts[0], offset_s, duration_s, factor)
-
-
-def save_network_file(network: Network, path: Path) -> None:
-    """Write the network file (kept behind one function so the file format stays elsewhere)."""
-    from citytraffic.network_file import save_network
-
-    save_network(network, path)
 
 
 def batch_message(gateway: str, seq: int, batch: SiteReadings) -> payloads.DetectorBatch:
@@ -177,7 +162,7 @@ def run_synthetic(
     publishers: dict[str, Publisher] = {}
     ok = True
     injector: FaultInjector | None = None
-    restore_sigterm = _stop_on_sigterm(stop)
+    restore_sigterm = stop_on_sigterm(stop)
     try:
         if faults is not None:
             injector = FaultInjector(faults, t0, clk)
@@ -192,42 +177,10 @@ def run_synthetic(
         ok = False
     finally:
         restore_sigterm()
-        ok = _close_all(publishers, flush_timeout_s) and ok
+        ok = close_all(publishers, flush_timeout_s) and ok
         if injector is not None:
             injector.close()
     return 0 if ok else 1
-
-
-def _close_all(publishers: dict[str, Publisher], timeout_s: float) -> bool:
-    """Flush every gateway within one shared deadline, then close them (publishes `offline`)."""
-    deadline = time.monotonic() + timeout_s
-    ok = True
-    for stage in ("flush", "close"):
-        for gw_id, pub in publishers.items():
-            left = max(0.1, deadline - time.monotonic())
-            try:
-                done = pub.flush(left) if stage == "flush" else pub.close(min(left, 5.0))
-            except Exception as exc:
-                log.warning("gateway %s: %s failed: %s", gw_id, stage, exc)
-                done = False
-            if not done:
-                ok = False
-                if stage == "close":
-                    log.warning("gateway %s: not every message was acknowledged", gw_id)
-    return ok
-
-
-def _stop_on_sigterm(stop: threading.Event) -> Callable[[], None]:
-    """SIGTERM sets `stop` (a clean end: buffers flushed, `offline` published); main thread only."""
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-
-    def restore() -> None:
-        signal.signal(signal.SIGTERM, previous)
-
-    return restore
 
 
 def _loop(
