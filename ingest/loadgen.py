@@ -13,7 +13,12 @@ store holds (`count` = g identifies a reading).
 
 `python -m ingest.loadgen --port P --readings N --start-s S [--per-message 8..16]` publishes
 the stream with QoS 1 from its own process (the benchmark's publisher) and prints one JSON line
-when the broker has acked everything.
+when the broker has acked everything. The default client is the gateways' `GatewayPublisher`.
+`--client lean` (the ingest benchmark's) sends pre-built QoS 1 PUBLISH packets over one plain
+socket, up to `--window` unacknowledged, and counts the PUBACKs: no reconnects, no last will,
+a small fraction of the CPU per message (the benchmark's gateways share the machine with the
+pipeline; real ones do not). With `--ready`, every payload is encoded and the connection is up
+before a `{"ready": true}` line is printed; `seconds` and `cpu_s` then count from that line.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from __future__ import annotations
 import argparse
 import bisect
 import json
+import socket
+import struct
 import sys
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -277,8 +284,86 @@ def _same(row: Reading, want: Reading) -> bool:
     )
 
 
+# ---- lean QoS 1 publisher (benchmark) -----------------------------------------------------
+
+
+def _remaining_length(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        n, digit = divmod(n, 128)
+        out.append(digit | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def publish_packet(topic: str, payload: bytes, mid: int) -> bytes:
+    """An MQTT 3.1.1 PUBLISH packet, QoS 1, not retained."""
+    t = topic.encode()
+    body = struct.pack(">H", len(t)) + t + struct.pack(">H", mid) + payload
+    return b"\x32" + _remaining_length(len(body)) + body
+
+
+def connect_packet(client_id: str) -> bytes:
+    """MQTT 3.1.1 CONNECT, clean session, keepalive 0 (the run is one burst)."""
+    cid = client_id.encode()
+    body = b"\x00\x04MQTT\x04\x02\x00\x00" + struct.pack(">H", len(cid)) + cid
+    return b"\x10" + _remaining_length(len(body)) + body
+
+
+class LeanPublisher:
+    """Publishes pre-built QoS 1 packets over one socket; `window` unacknowledged at most.
+
+    The broker acknowledges QoS 1 messages in the order it received them (MQTT-4.6.0-2), so a
+    PUBACK must carry the id of the oldest unacknowledged message: anything else raises."""
+
+    def __init__(self, host: str, port: int, client_id: str, timeout_s: float = 60.0) -> None:
+        self.sock = socket.create_connection((host, port), timeout=timeout_s)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock.sendall(connect_packet(client_id))
+        connack = self._read_exactly(4)
+        if connack[0] != 0x20 or connack[3] != 0:
+            raise ConnectionError(f"broker refused the connection: CONNACK {connack.hex()}")
+
+    def _read_exactly(self, n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = self.sock.recv(n - len(data))
+            if not chunk:
+                raise ConnectionError("broker closed the connection")
+            data += chunk
+        return data
+
+    def publish_all(self, packets: Sequence[bytes], mids: Sequence[int], window: int) -> int:
+        """Send every packet, waiting for PUBACKs to keep `window` in flight; returns the count
+        acknowledged (all of them, else this raises)."""
+        sent = acked = 0
+        pending = b""
+        while acked < len(packets):
+            if sent < len(packets) and sent - acked <= window - max(1, window // 10):
+                end = min(len(packets), acked + window)
+                self.sock.sendall(b"".join(packets[sent:end]))
+                sent = end
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("broker closed the connection")
+            pending += data
+            whole = len(pending) // 4 * 4
+            for header, mid in struct.iter_unpack(">HH", pending[:whole]):
+                if header != 0x4002 or acked >= sent or mid != mids[acked]:
+                    raise ConnectionError(f"unexpected packet {header:04x} (id {mid})")
+                acked += 1
+            pending = pending[whole:]
+        return acked
+
+    def close(self) -> None:
+        try:
+            self.sock.sendall(b"\xe0\x00")  # DISCONNECT
+        finally:
+            self.sock.close()
+
+
 def main(argv: list[str] | None = None) -> int:
-    from citytraffic.messaging.publisher import GatewayPublisher
+    from citytraffic.messaging.publisher import GatewayPublisher, topic_for
 
     parser = argparse.ArgumentParser(prog="python -m ingest.loadgen")
     parser.add_argument("--host", default="127.0.0.1")
@@ -289,30 +374,65 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--junctions", type=int, default=100)
     parser.add_argument("--gateway", default="gw-load")
     parser.add_argument("--rate", type=float, default=0.0, help="messages/s, 0 = as fast as acked")
+    parser.add_argument("--client", choices=("gateway", "lean"), default="gateway")
+    parser.add_argument("--window", type=int, default=1000, help="unacknowledged messages")
+    parser.add_argument("--ready", action="store_true", help="encode first, then say ready")
     args = parser.parse_args(argv)
     low, high = parse_per_message(args.per_message)
     stream = Stream(args.readings, args.start_s, low, args.junctions, args.gateway, high)
-    started = time.perf_counter()
-    publisher = GatewayPublisher(args.host, args.port, stream.gateway, max_inflight=1000)
-    try:
-        for i, message in enumerate(stream.iter_messages()):
-            publisher.publish(message)
-            if args.rate > 0:
-                lag_s = started + i / args.rate - time.perf_counter()
-                if lag_s > 0:
-                    time.sleep(lag_s)
-        acked = publisher.flush(600)
-    finally:
-        publisher.close()
+    if args.client == "lean":
+        if args.rate > 0:
+            parser.error("--client lean publishes as fast as acked (no --rate)")
+        mids = [i % 65535 + 1 for i in range(stream.messages)]
+        packets = [
+            publish_packet(topic_for(m), payloads.encode(m), mid)
+            for m, mid in zip(stream.iter_messages(), mids, strict=True)
+        ]
+        lean = LeanPublisher(args.host, args.port, f"loadgen-{time.time_ns() % 10**9:09d}")
+        started, cpu0 = _ready(args.ready)
+        try:
+            acked = lean.publish_all(packets, mids, min(args.window, 30_000)) == len(packets)
+        finally:
+            lean.close()
+    else:
+        publisher = GatewayPublisher(args.host, args.port, stream.gateway, max_inflight=args.window)
+        encoded: Iterable[tuple[str, bytes]] = (
+            (topic_for(m), payloads.encode(m)) for m in stream.iter_messages()
+        )
+        if args.ready:  # encode everything now (memory: the whole stream)
+            encoded = list(encoded)
+            deadline = time.monotonic() + 30
+            while not publisher.connected and time.monotonic() < deadline:
+                time.sleep(0.01)
+        started, cpu0 = _ready(args.ready)
+        try:
+            for i, (topic, payload) in enumerate(encoded):
+                publisher.publish_raw(topic, payload)
+                if args.rate > 0:
+                    lag_s = started + i / args.rate - time.perf_counter()
+                    if lag_s > 0:
+                        time.sleep(lag_s)
+            acked = publisher.flush(600)
+        finally:
+            publisher.close()
     seconds = time.perf_counter() - started
     report = {
         "messages": stream.messages,
         "acked": acked,
         "seconds": round(seconds, 3),
-        "cpu_s": round(time.process_time(), 3),
+        "cpu_s": round(time.process_time() - cpu0, 3),
     }
     sys.stdout.write(json.dumps(report) + "\n")
     return 0 if acked else 1
+
+
+def _ready(announce: bool) -> tuple[float, float]:
+    """(wall clock, CPU seconds) at the start of publishing; prints the ready line if asked."""
+    if announce:
+        sys.stdout.write(json.dumps({"ready": True}) + "\n")
+        sys.stdout.flush()
+        return time.perf_counter(), time.process_time()
+    return time.perf_counter(), 0.0
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import msgspec
 from citytraffic.domain.errors import PayloadError
 from citytraffic.messaging import payloads
 from citytraffic.messaging.client import Received
-from citytraffic.messaging.topics import parse_topic
+from citytraffic.messaging.topics import ParsedTopic, parse_topic
 from citytraffic.settings import IngestSettings
 from citytraffic.storage.lineprotocol import LineProtocolError
 from citytraffic.storage.points import Point
@@ -44,7 +44,8 @@ from ingest.spool import LINES, POINTS, Segment, Spool
 
 log = logging.getLogger(__name__)
 
-Ack = Callable[[Received], bool]
+# Acknowledges messages in order; returns how many could not be (their connection is gone).
+Ack = Callable[[Sequence[Received]], int]
 
 
 @dataclass(slots=True)
@@ -62,6 +63,7 @@ class Sealed:
 
 
 Writer = Callable[[Sequence[Any]], None]
+_UNSEEN = ParsedTopic("", "")  # marks a topic not parsed yet
 
 
 class Pipeline:
@@ -90,6 +92,7 @@ class Pipeline:
         )
         self.uses_lines = self._write_lines is not None
         self._builder = LineBuilder()
+        self._topics: dict[str, ParsedTopic | None] = {}
         self.store_down = False
         self._retry_at = 0.0
         self.received = 0  # messages handled (for the main loop's idle detection)
@@ -128,7 +131,11 @@ class Pipeline:
         self.metrics.messages.inc()
         if msg.dup:
             self.metrics.redelivered.inc()
-        parsed = parse_topic(msg.topic)
+        parsed = self._topics.get(msg.topic, _UNSEEN)
+        if parsed is _UNSEEN:  # topics repeat (one per site and kind): parse each once
+            if len(self._topics) > 100_000:
+                self._topics.clear()
+            parsed = self._topics[msg.topic] = parse_topic(msg.topic)
         if parsed is None:
             self._reject(msg, "unknown_topic", "not a traffic/v1 gateway topic", receive_ns)
             return
@@ -207,9 +214,9 @@ class Pipeline:
         self.metrics.points.inc(len(b.items) - len(b.refused))
         if b.oldest_ts_ns is not None:
             self.metrics.lag_seconds.set((self.clock_ns() - b.oldest_ts_ns) / 1e9)
-        for msg in b.messages:
-            if not self.ack(msg):
-                self.metrics.stale_acks.inc()
+        stale = self.ack(b.messages)
+        if stale:
+            self.metrics.stale_acks.inc(stale)
 
     def commit(self) -> None:
         """seal + make_durable + finish, synchronously."""

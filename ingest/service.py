@@ -87,7 +87,7 @@ class IngestService:
             JsonlLog(self.dead_letter_path),
             JsonlLog(self.quarantine_path),
             self.metrics,
-            self.consumer.ack,
+            self.consumer.ack_many,
         )
         self._stop = threading.Event()
         self._last_stats = 0.0

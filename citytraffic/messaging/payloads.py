@@ -32,7 +32,9 @@ Text = Annotated[str, msgspec.Meta(max_length=64)]
 MAX_PAYLOAD_BYTES = 256 * 1024
 
 
-class DetectorValue(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
+# gc=False: only scalar fields, so never part of a reference cycle; the ingest decodes thousands
+# a second and the garbage collector need not track them.
+class DetectorValue(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True, gc=False):
     detector: Id
     count: Count | None = None
     occupancy: float | None = None  # fraction 0..1 of the interval

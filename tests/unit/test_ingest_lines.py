@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from citytraffic.domain.quality import RangeLimits
 from citytraffic.messaging import payloads
 from citytraffic.storage.lineprotocol import LineEncoder, LineProtocolError
 from ingest.convert import to_points
@@ -69,3 +71,50 @@ def test_timestamp_outside_int64_is_refused() -> None:
         [payloads.DetectorValue("D1")],
     )
     assert LineBuilder().lines(fine, 0)[0].endswith(" 946684800000001000")
+
+
+# Values at and around every range-check boundary, all present (the builder's inlined checks).
+near = st.sampled_from([0.0, -0.0, 1e-9, -1e-9, 0.5, 1.0, 1.0000000001, 57.3, 200.0, 200.1])
+counts = st.one_of(st.integers(-2, 30), st.sampled_from([2**31, -(2**31), 25, 26, 100, 101]))
+limits = st.builds(
+    RangeLimits,
+    max_speed_kmh=st.sampled_from([200.0, 57.3, 0.0, -1.0]),
+    max_flow_vph_per_lane=st.sampled_from([3000.0, 12000.0, 0.0, -5.0]),
+)
+
+
+@st.composite
+def full_batches(draw: st.DrawFn) -> payloads.DetectorBatch:
+    n = draw(st.integers(1, 12))
+    readings = [
+        payloads.DetectorValue(
+            f"D{i}",
+            count=draw(counts),
+            occupancy=draw(st.one_of(near, st.floats(-2, 2, allow_nan=False))),
+            speed_kmh=draw(st.one_of(near, st.floats(-10, 300, allow_nan=False))),
+        )
+        for i in range(n)
+    ]
+    ts = datetime(2024, 5, 1, tzinfo=UTC)
+    return payloads.DetectorBatch(
+        "gw1", 1, "J1", ts, draw(st.sampled_from([1, 30, 3600])), readings
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(full_batches(), limits)
+def test_inlined_range_checks_equal_range_flags(
+    batch: payloads.DetectorBatch, limits: RangeLimits
+) -> None:
+    expected = [LineEncoder().line(p) for p in to_points(batch, 0, limits)]
+    assert LineBuilder(limits).lines(batch, 0) == expected
+
+
+@pytest.mark.parametrize(
+    ("occupancy", "speed"), [(math.nan, 50.0), (0.5, math.inf), (-math.inf, 50.0), (0.5, math.nan)]
+)
+def test_non_finite_values_are_refused(occupancy: float, speed: float) -> None:
+    value = payloads.DetectorValue("D1", count=3, occupancy=occupancy, speed_kmh=speed)
+    batch = payloads.DetectorBatch("gw1", 1, "J1", datetime(2024, 5, 1, tzinfo=UTC), 30, [value])
+    with pytest.raises(LineProtocolError, match="not finite"):
+        LineBuilder().lines(batch, 0)

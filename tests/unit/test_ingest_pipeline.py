@@ -92,9 +92,9 @@ class Harness:
             clock_ns=lambda: NOW_NS,
         )
 
-    def ack(self, msg: Received) -> bool:
-        self.acked.append(msg.mid)
-        return True
+    def ack(self, messages: Sequence[Received]) -> int:
+        self.acked.extend(m.mid for m in messages)
+        return 0
 
 
 @pytest.mark.parametrize("store_cls", [PointStore, LineStore])
