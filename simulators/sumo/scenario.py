@@ -4,13 +4,34 @@ demand, and E1 induction loops on every incoming lane of every signalised juncti
 Everything is deterministic for a seed: netgenerate and randomTrips get the seed, files are
 cached under a directory named by the parameters that shaped them.
 
-Demand: `demand_vph` vehicles per hour are inserted over `duration_s` by randomTrips with a
-period of 3600 / demand_vph s (one trip every period from t=0 to duration_s).
+Network (`netgenerate --grid`, SUMO defaults unless listed): `grid_x` x `grid_y` junctions,
+`link_m` between junction centres, `lanes` lanes and `speed_kmh` on every edge, a `link_m` edge
+attached at every border (`--grid.attach-length`) so that every junction has four legs, every
+junction signalised (`--tls.set`) with SUMO's default program for the type (static: `cycle_s`
+cycle, two green phases with permissive left turns and 3 s yellow; actuated and delay_based: the
+same phases with minDur 5 s / maxDur 50 s). Turnarounds are left as netgenerate makes them.
 
-Pattern `ew-heavy`: randomTrips reads source and destination edge weights (`--weights-prefix`);
-every edge that runs east-west weighs 2, north-south edges 1, so a trip starts on an east-west
-edge with twice the odds of a north-south one, and the same for where it ends. As randomTrips
-does by default, trips never start on an edge that leaves the network nor end on one entering it.
+Demand (`randomTrips`): `demand_vph` vehicles per hour are inserted over `duration_s` with a
+period of 3600 / demand_vph s (one trip every period from t=0 to duration_s), routed by duarouter
+(`--validate`); vehicles use SUMO's default passenger type, first lane, speed 0.
+- `fringe_trips` (default on): `--fringe-factor max`, every trip enters the grid on one of the
+  attached border edges and leaves on another one: through traffic, as on a signalised grid
+  that sits inside a larger city. Off: trips start and end on any edge (also inside the grid).
+- `min_trip_distance_m` (default 300 m, 1.5 links; `--min-distance`): straight-line distance
+  between where a trip enters and where it leaves, so that no trip just turns back to the
+  neighbouring border exit (200 m away on the same side, 283 m around a corner) through a single
+  border junction; every trip crosses the grid.
+These two reproduce the baselines of `domain.md` section 6 best of the variants measured (see
+docs/control.md, "Scenario calibration").
+
+Pattern `ew-heavy`: randomTrips reads source and destination edge weights (`--weights-prefix`,
+which replaces randomTrips' own fringe weighting); every edge that runs east-west weighs 2,
+north-south edges 1, so a trip starts on an east-west edge with twice the odds of a north-south
+one, and the same for where it ends. As randomTrips does by default, trips never start on an
+edge that leaves the network nor end on one entering it; with `fringe_trips` they start and end
+only on border edges.
+
+SUMO runs (simulators.sumo.run) keep SUMO's defaults, including `--time-to-teleport` 300 s.
 
 Detectors (ids are `<lane>.s` and `<lane>.u`, both report to the junction's site):
 - `.s` stop-line loop, `stop_loop_m` before the stop line (the gateway's count/occupancy/speed);
@@ -51,13 +72,23 @@ class ScenarioSpec:
     stop_loop_m: float = 3.0
     upstream_loop_m: float = 12.0
     upstream_loops: bool = True
+    fringe_trips: bool = True
+    min_trip_distance_m: float = 300.0
 
     def net_key(self) -> str:
         parts = (self.grid_x, self.grid_y, self.link_m, self.lanes, self.speed_kmh, self.cycle_s)
         return "net-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
     def demand_key(self) -> str:
-        parts = (self.net_key(), self.demand_vph, self.duration_s, self.pattern, self.seed)
+        parts = (
+            self.net_key(),
+            self.demand_vph,
+            self.duration_s,
+            self.pattern,
+            self.seed,
+            self.fringe_trips,
+            self.min_trip_distance_m,
+        )
         return "dem-" + hashlib.sha256(repr(parts).encode()).hexdigest()[:12]
 
 
@@ -160,13 +191,15 @@ def _fringe_nodes(info: NetInfo) -> set[str]:
     return {n for n, d in degree.items() if d <= 2}
 
 
-def _write_weights(info: NetInfo, prefix: Path) -> None:
+def _write_weights(info: NetInfo, prefix: Path, fringe_only: bool) -> None:
     fringe = _fringe_nodes(info)
     for suffix, blocked in ((".src.xml", "to"), (".dst.xml", "from")):
         rows = ["<edgedata>", '  <interval id="w" begin="0" end="1e9">']
         for eid, e in sorted(info.edges.items()):
             node = e.to_node if blocked == "to" else e.from_node
-            value = 0.0 if node in fringe else (2.0 if info.is_east_west(eid) else 1.0)
+            other = e.from_node if blocked == "to" else e.to_node
+            excluded = node in fringe or (fringe_only and other not in fringe)
+            value = 0.0 if excluded else (2.0 if info.is_east_west(eid) else 1.0)
             rows.append(f'    <edge id={quoteattr(eid)} value="{value}"/>')
         rows += ["  </interval>", "</edgedata>"]
         Path(f"{prefix}{suffix}").write_text("\n".join(rows) + "\n")
@@ -187,8 +220,12 @@ def _build_routes(
         "--route-file=routes.tmp.xml",
         "--validate",
     ]
+    if spec.fringe_trips:
+        args.append("--fringe-factor=max")
+    if spec.min_trip_distance_m > 0:
+        args.append(f"--min-distance={spec.min_trip_distance_m:g}")
     if spec.pattern == "ew-heavy":
-        _write_weights(info, dem_dir / "weights")
+        _write_weights(info, dem_dir / "weights", spec.fringe_trips)
         args.append("--weights-prefix=weights")
     elif spec.pattern != "uniform":
         raise ValueError(f"unknown pattern {spec.pattern!r}")
