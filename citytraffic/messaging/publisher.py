@@ -39,7 +39,8 @@ from citytraffic.messaging.client import MqttConnection, Will, paho_pending_mids
 log = logging.getLogger(__name__)
 
 _ACCEPTED = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
-_IDLE_WAIT_S = 0.01  # how long the network thread waits for the socket when nothing is waiting
+_IDLE_WAIT_S = 0.01  # how long the network thread waits for the socket while acks are due
+_IDLE_PARK_S = 0.25  # with nothing buffered at all it sleeps until publish() (or this long)
 
 
 @dataclass(slots=True)
@@ -144,6 +145,7 @@ class GatewayPublisher(MqttConnection):
                 self._cond.wait(0.5)
             self._waiting.append(_Entry(self._next_key, topic, payload, retain))
             self._next_key += 1
+            self._cond.notify_all()  # wakes a parked network thread
 
     def flush(self, timeout_s: float = 30.0) -> bool:
         """Wait until the broker acknowledged every buffered message; False on timeout."""
@@ -166,6 +168,7 @@ class GatewayPublisher(MqttConnection):
             flushed = self.flush(min(timeout_s, 5.0)) and flushed
         with self._cond:
             self._closed = True
+            self._cond.notify_all()  # a parked network thread ends now, not after its park
         self.stop()
         if not flushed:
             log.warning("publisher closed with %d unacknowledged messages", self.pending)
@@ -205,7 +208,20 @@ class GatewayPublisher(MqttConnection):
         sent = self._send_waiting()
         with self._cond:
             busy = sent or (self._waiting and not self._paho_full and self.connected)
-        self.step(0.0 if busy else _IDLE_WAIT_S)
+            idle = (
+                self.connected
+                and not self._waiting
+                and not self._handed
+                and not self._closed
+                and not self.client.want_write()
+            )
+            if idle:
+                # Nothing to send, no ack due: park instead of polling the socket every 10 ms
+                # (many gateways in one process, e.g. the SUMO gateway's 16, would otherwise
+                # wake 1,600 times a second and take the GIL from the simulation). Keepalive
+                # pings and the broker's packets are still serviced every _IDLE_PARK_S.
+                self._cond.wait(_IDLE_PARK_S)
+        self.step(0.0 if busy or idle else _IDLE_WAIT_S)
 
     def _send_waiting(self) -> bool:
         """Hand waiting entries to paho until it refuses one; True if any was handed."""
