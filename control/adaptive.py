@@ -12,13 +12,18 @@ phase by the vehicles it would serve per second if it were chosen now, switching
 - a phase's rate is the best, over the next `horizon_s`, of value served / time needed, where a
   vehicle's value grows with how long it has waited (1 + wait / `wait_scale_s`): serving the most
   delay per second is what minimises total delay, and a long-waiting queue cannot starve;
-- spill-back: a movement whose outgoing approach is nearly full is discounted to a small share
-  (its vehicles would block the junction; never zero, so a junction cannot deadlock on a
-  miscount), partly full ones less so; pressure-like weighting favours approaches that are
-  filling up over ones that feed full links;
+- spill-back and pressure (as in max-pressure, Varaiya 2013): a movement's discharge is scaled
+  by the free share of its outgoing approach, 1 - fill / `spill_full` x `downstream_weight`
+  (1: a half-full link downstream halves it); a nearly full one (fill >= `spill_full`) keeps
+  only `blocked_share` (its vehicles would block the junction; never zero, so a junction cannot
+  deadlock on a miscount); and an approach's value grows with its own fill
+  (1 + `pressure_weight` x fill), so approaches filling up win over ones feeding full links;
 - the switch decision compares, in a point-queue model over `lookahead_s` (control.schedule),
   the delay of switching now with extending until the current queue and visible platoon have
-  passed; vehicles not yet seen arrive at the measured rate;
+  passed; only vehicles the loops have seen count (`forecast=False`, the default): arrivals
+  downstream of other signals come in platoons, and assuming a steady stream of unseen vehicles
+  kept greens too long under heavy demand (measured, docs/control.md); `forecast=True` adds
+  unseen vehicles at the measured arrival rate;
 - adaptive minimum green: a phase keeps green until the queue it had when it started has left
   (estimated), unless its stop-line loops see a gap first; hard limits min_green_s / max_green_s;
   phases with nobody waiting are skipped.
@@ -54,9 +59,10 @@ class ClearingParams:
     spill_full: float = 0.85
     pressure_weight: float = 1.0
     lane_utilisation: float = 0.7
-    forecast: bool = True
+    forecast: bool = False
     idle_purge_s: float = 4.0
     blocked_share: float = 0.05
+    downstream_weight: float = 1.0
 
 
 class ClearingController:
@@ -87,7 +93,7 @@ class ClearingController:
             room = (
                 self.p.blocked_share
                 if fill >= self.p.spill_full
-                else 1.0 - fill / self.p.spill_full * 0.5
+                else 1.0 - fill / self.p.spill_full * self.p.downstream_weight
             )
             total += w
             ok += w * room

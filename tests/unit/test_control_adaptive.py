@@ -95,6 +95,23 @@ def test_spill_back_a_full_downstream_link_is_all_but_not_served() -> None:
     assert r_full > 0
 
 
+def test_discharge_scales_with_the_free_share_of_the_downstream_link() -> None:
+    layouts = {"J": junction(), "K": downstream()}
+    ctrl = ClearingController(layouts)
+    both = {
+        "J": SignalStatus(0, False, 10.0, (0.0, 0.0)),
+        "K": SignalStatus(0, False, 10.0, (0.0, 0.0)),
+    }
+    assert ctrl._edge_factor(layouts["J"], "west", 1) == 1.0  # empty both sides
+    # out_e holds 2 x 200 / 7.5 = 53.3 vehicles; fill it to half of spill_full (0.85)
+    n = round(0.425 * 400 / 7.5)
+    ctrl.decide(0.0, [DetectorBatch("gw", 0, "K", T0, 1, [DetectorValue("out_e_0.u", n)])], both)
+    fill = ctrl.estimator.fill("out_e")
+    expected = 1.0 - fill / ctrl.p.spill_full * ctrl.p.downstream_weight
+    assert abs(ctrl._edge_factor(layouts["J"], "west", 1) - expected) < 1e-9
+    assert 0.45 < expected < 0.55  # a half-full link downstream halves the discharge
+
+
 def test_max_pressure_serves_the_larger_pressure_at_slot_ends() -> None:
     mp = make_controller("max_pressure", {"J": junction()})
     assert isinstance(mp, MaxPressure)
