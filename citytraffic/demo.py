@@ -124,7 +124,9 @@ def run_demo(settings: Settings, opts: DemoOptions, say: Callable[[str], None]) 
         say("stopping")
         return 0
     finally:
-        for proc in reversed(children + servers):
+        # newest first: the simulator and forecaster, the API, the ingest (it drains what the
+        # simulator flushed), and only then the broker and the store they all need
+        for proc in [*reversed(children), *reversed(servers)]:
             proc.stop()
 
 
