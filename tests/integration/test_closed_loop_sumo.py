@@ -107,7 +107,9 @@ def test_an_accepted_suggestion_runs_in_sumo(
             )
             assert ok.status_code == 200, ok.text
             plan = ok.json()["plan"]
-        # 3. the gateway goes on (catching up with now, then at real time) and runs the plan
+        # 3. the gateway goes on (catching up with now, then at real time) and runs the plan:
+        # it takes effect at the simulated second that reaches the plan's valid_from (the
+        # accept time, now), so the run ends 15 s after now
         then = aligned(60)
         second = GatewayStats()
         rc = run_sumo_gateway(
@@ -115,7 +117,7 @@ def test_an_accepted_suggestion_runs_in_sumo(
             mosquitto.port,
             source,
             speedup=MAX_SPEEDUP,
-            duration_s=120,
+            duration_s=int(time.time() - then.timestamp()) + 15,
             start=then,
             stats=second,
         )
@@ -129,13 +131,13 @@ def test_an_accepted_suggestion_runs_in_sumo(
                 r.fields for r in rows if r.fields.get("plan") == f"citytraffic-v{plan['version']}"
             ]
 
-        wait_for(lambda: len(plan_rows()) >= 2, 30, "B1's signal states under the plan")
+        # the switch itself publishes a signal state naming the plan (then every change)
+        wait_for(lambda: len(plan_rows()) >= 1, 30, "B1's signal states under the plan")
         ran = plan_rows()
         ingest.stop()
     finally:
         ingest.kill()
         store.close()
-    phases = {str(f["phase"]) for f in ran}
-    assert phases & {"P1", "P2"}  # the plan's phases, published by the junction itself
+    assert str(ran[0]["phase"]) == "P1"  # a plan starts with its first phase
     greens = {p["id"]: p["green_s"] for p in plan["phases"]}
     assert set(greens) == {"P1", "P2"} and all(float(g) >= 5.0 for g in greens.values())
