@@ -18,7 +18,8 @@ import paho.mqtt.client as mqtt
 from fastapi import HTTPException, Request
 from paho.mqtt.enums import CallbackAPIVersion
 
-from api.alarms import AUDIT_MEASUREMENT, audit_point
+from api.alarms import AUDIT_MEASUREMENT
+from api.audit import write_audit
 from api.auth import Principal
 from api.timefmt import NS
 from citytraffic.domain.network import Junction
@@ -84,21 +85,8 @@ async def audit(
     reason: str,
     extra: dict[str, float | int | str | bool],
 ) -> None:
-    point = audit_point(
-        SIGNAL_KIND,
-        site,
-        action,
-        now_ns,
-        actor=who.actor,
-        role=who.role.label,
-        via=who.via,
-        reason=reason,
-        extra=extra,
-    )
-    try:
-        await anyio.to_thread.run_sync(store.write, [point])
-    except StoreError as exc:
-        raise HTTPException(503, f"the decision was not recorded, try again: {exc}"[:300]) from None
+    """The audit record of a signal decision (kind `signal`, target = the junction)."""
+    await write_audit(store, SIGNAL_KIND, site, action, now_ns, who, reason, extra, "decision")
 
 
 def plan_message_times(now: datetime, validity_s: float) -> dict[str, str]:

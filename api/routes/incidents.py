@@ -11,17 +11,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-import anyio
 from fastapi import APIRouter, HTTPException, Query
 
-from api.alarms import AlarmBook, AlarmState, Conflict, audit_point
+from api.alarms import AlarmBook, AlarmState, Conflict
+from api.audit import write_audit
 from api.auth import Principal
 from api.deps import AlarmsDep, ClockDep, HubDep, OperatorDep, SnapshotDep, StoreDep
 from api.events import StreamHub, alarm_event, incident_record
 from api.models import ErrorOut
 from api.models_ops import ActionIn, ActionOut, AlarmOut, IncidentOut, IncidentsOut
 from api.timefmt import rfc3339
-from citytraffic.storage.port import Store, StoreError
+from citytraffic.storage.port import Store
 
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
 
@@ -63,21 +63,7 @@ async def apply_action(
     extra: dict[str, float | int | str | bool] = {}
     if state.shelved_until_ns is not None:
         extra["shelved_until_ns"] = state.shelved_until_ns
-    point = audit_point(
-        kind,
-        target,
-        body.action,
-        now_ns,
-        actor=who.actor,
-        role=who.role.label,
-        via=who.via,
-        reason=reason,
-        extra=extra,
-    )
-    try:
-        await anyio.to_thread.run_sync(store.write, [point])
-    except StoreError as exc:
-        raise HTTPException(503, f"the action was not recorded, try again: {exc}"[:300]) from None
+    await write_audit(store, kind, target, body.action, now_ns, who, reason, extra)
     alarms.commit(kind, target, state)
     out = alarm_out(state)
     hub.publish([alarm_event(kind, target, out.model_dump())])

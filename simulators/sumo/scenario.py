@@ -49,6 +49,7 @@ from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import quoteattr
 
+from simulators.sumo.loops import loop_specs, write_loop_file
 from simulators.sumo.netparse import NetInfo, read_net
 from simulators.sumo.tools import binary, python_tool_args, run_quiet
 
@@ -124,7 +125,8 @@ def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
     info = read_net(nets["static"])
     detectors = net_dir / "loops.add.xml"
     if not detectors.exists():
-        _write_detectors(info, detectors, spec)
+        upstream = spec.upstream_loop_m if spec.upstream_loops else None
+        write_loop_file(loop_specs(info, spec.stop_loop_m, upstream), detectors)
     dem_dir = cache_dir / spec.demand_key()
     dem_dir.mkdir(parents=True, exist_ok=True)
     routes = dem_dir / "routes.rou.xml"
@@ -159,28 +161,6 @@ def _build_net(spec: ScenarioSpec, net_dir: Path, tls_type: TlsType) -> Path:
     run_quiet(args, net_dir)
     (net_dir / f"{out.name}.tmp").rename(out)
     return out
-
-
-def _write_detectors(info: NetInfo, path: Path, spec: ScenarioSpec) -> None:
-    lines = ["<additional>"]
-    for tls in sorted(info.tl_links):
-        for lane_id in sorted({lk.from_lane for lk in info.tl_links[tls]}):
-            length = info.lane(lane_id).length_m
-            stop = max(0.5, length - spec.stop_loop_m)
-            lines.append(_e1(f"{lane_id}.s", lane_id, stop))
-            if spec.upstream_loops:
-                lines.append(_e1(f"{lane_id}.u", lane_id, min(spec.upstream_loop_m, stop / 2)))
-    lines.append("</additional>")
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text("\n".join(lines) + "\n")
-    tmp.rename(path)
-
-
-def _e1(det_id: str, lane: str, pos_m: float) -> str:
-    return (
-        f"    <inductionLoop id={quoteattr(det_id)} lane={quoteattr(lane)} "
-        f'pos="{pos_m:.2f}" period="1" file="NUL"/>'
-    )
 
 
 def _fringe_nodes(info: NetInfo) -> set[str]:
