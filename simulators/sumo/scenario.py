@@ -34,7 +34,8 @@ only on border edges.
 SUMO runs (simulators.sumo.run) keep SUMO's defaults, including `--time-to-teleport` 300 s.
 
 Detectors (ids are `<lane>.s` and `<lane>.u`, both report to the junction's site):
-- `.s` stop-line loop, `stop_loop_m` before the stop line (the gateway's count/occupancy/speed);
+- `.s` stop-line loop, `stop_loop_m` before the stop line (5 m: see loops.STOP_LOOP_M; the
+  gateway's count/occupancy/speed);
 - `.u` upstream loop, `upstream_loop_m` after the lane's start: with the stop-line loop it lets a
   controller count the vehicles between the two (input-output queue estimate). Disable with
   `upstream_loops=False` to get stop-line loops only.
@@ -49,7 +50,7 @@ from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import quoteattr
 
-from simulators.sumo.loops import loop_specs, write_loop_file
+from simulators.sumo.loops import STOP_LOOP_M, UPSTREAM_LOOP_M, loop_specs, write_loop_file
 from simulators.sumo.netparse import NetInfo, read_net
 from simulators.sumo.tools import binary, python_tool_args, run_quiet
 
@@ -70,8 +71,8 @@ class ScenarioSpec:
     pattern: Pattern = "uniform"
     seed: int = 1
     cycle_s: int = 90
-    stop_loop_m: float = 3.0
-    upstream_loop_m: float = 12.0
+    stop_loop_m: float = STOP_LOOP_M
+    upstream_loop_m: float = UPSTREAM_LOOP_M
     upstream_loops: bool = True
     fringe_trips: bool = True
     min_trip_distance_m: float = 300.0
@@ -123,9 +124,11 @@ def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
     net_dir.mkdir(parents=True, exist_ok=True)
     nets = {t: _build_net(spec, net_dir, t) for t in ("static", "actuated", "delay_based")}
     info = read_net(nets["static"])
-    detectors = net_dir / "loops.add.xml"
+    upstream = spec.upstream_loop_m if spec.upstream_loops else None
+    # the loop layout is part of the file name: a cached net serves every layout
+    up = "none" if upstream is None else f"{upstream:g}"
+    detectors = net_dir / f"loops-s{spec.stop_loop_m:g}-u{up}.add.xml"
     if not detectors.exists():
-        upstream = spec.upstream_loop_m if spec.upstream_loops else None
         write_loop_file(loop_specs(info, spec.stop_loop_m, upstream), detectors)
     dem_dir = cache_dir / spec.demand_key()
     dem_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from simulators.sumo.loops import LoopSpec, loop_specs
+from simulators.sumo.loops import STOP_LOOP_M, UPSTREAM_LOOP_M, LoopSpec, loop_specs
 from simulators.sumo.netparse import NetInfo, read_net
 from simulators.sumo.scenario import ScenarioSpec, build_scenario
 from simulators.sumo.tools import python_tool_args, run_quiet
@@ -58,8 +58,8 @@ def file_source(
     demand_vph: float = 1000.0,
     demand_s: int = 3600,
     seed: int = 1,
-    stop_loop_m: float = 3.0,
-    upstream_loop_m: float | None = 12.0,
+    stop_loop_m: float = STOP_LOOP_M,
+    upstream_loop_m: float | None = UPSTREAM_LOOP_M,
 ) -> SumoSource:
     """Raises ValueError for a missing file, a network without traffic lights or bad demand."""
     if not net.is_file():

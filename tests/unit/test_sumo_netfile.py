@@ -17,7 +17,7 @@ from citytraffic.domain.network import (
 )
 from control.plans import validate_plan
 from simulators.sumo.ids import safe_id
-from simulators.sumo.loops import loop_specs
+from simulators.sumo.loops import STOP_LOOP_M, loop_specs
 from simulators.sumo.netfile import Origin, SignalData, derive_network
 from simulators.sumo.netparse import read_net
 from simulators.sumo.programs import ProgramStep, plan_program
@@ -104,7 +104,9 @@ def test_sites_links_and_detectors_at_real_coordinates(derived: Derived) -> None
         safe_id("-s#1_0.u"),
     }
     assert dets["WJ_1.s"].lane == 2 and dets["WJ_0.s"].lane == 1  # lanes from the kerb
-    assert dets["WJ_0.s"].position_m == pytest.approx(95.0) and dets["WJ_0.u"].position_m == 12.0
+    # the 98 m lane: stop-line loop STOP_LOOP_M (5 m) before its end, upstream loop 12 m after start
+    assert dets["WJ_0.s"].position_m == pytest.approx(98.0 - STOP_LOOP_M)
+    assert dets["WJ_0.u"].position_m == 12.0
     assert all(d.site == "J" for d in dets.values())
     assert [g.id for g in network.gateways] == ["gw-J"]
 
