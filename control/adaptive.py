@@ -38,6 +38,7 @@ from citytraffic.messaging.payloads import DetectorBatch
 from control.controllers import green_edges
 from control.estimation import QueueEstimator
 from control.layout import JunctionLayout
+from control.max_pressure import pressure_choice, slot_boundary
 from control.phasing import SignalStatus
 from control.schedule import Queue, clear_time, queue_delay
 
@@ -63,6 +64,9 @@ class ClearingParams:
     idle_purge_s: float = 4.0
     blocked_share: float = 0.05
     downstream_weight: float = 1.0
+    pressure_fill: float = 0.3
+    pressure_slot_s: float = 5.0
+    pressure_margin: float = 3.0
 
 
 class ClearingController:
@@ -145,6 +149,21 @@ class ClearingController:
             )
         return need
 
+    def _starved(self, layout: JunctionLayout, st: SignalStatus, now_s: float) -> int | None:
+        """The longest-red phase with vehicles waiting that has been red for `max_red_s`."""
+        starved = [
+            j
+            for j in range(len(layout.green_states))
+            if j != st.phase
+            and now_s - st.red_since_s[j] >= self.p.max_red_s
+            and any(self.estimator.vehicles(e) for e in layout.served_edges(j))
+        ]
+        return min(starved, key=lambda j: st.red_since_s[j]) if starved else None
+
+    def congested(self, layout: JunctionLayout) -> bool:
+        """Some approach of the junction is `pressure_fill` full (estimated)."""
+        return any(self.estimator.fill(e) >= self.p.pressure_fill for e in layout.approaches)
+
     def _gap_out(self, layout: JunctionLayout, phase: int, now_s: float) -> bool:
         for edge in layout.served_edges(phase):
             st = self.estimator.states.get(edge)
@@ -224,6 +243,14 @@ class ClearingController:
         p = self.p
         for site, st in status.items():
             layout = self.layouts[site]
+            if self.congested(layout):
+                if slot_boundary(st, p.pressure_slot_s):
+                    best = self._starved(layout, st, now_s)
+                    if best is None:
+                        best = pressure_choice(self.estimator, layout, st.phase, p.pressure_margin)
+                    if best is not None:
+                        wants[site] = best
+                continue
             if st.in_transition or st.green_elapsed_s < p.min_green_s:
                 continue
             cur = st.phase

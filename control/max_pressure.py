@@ -17,6 +17,37 @@ from control.layout import JunctionLayout
 from control.phasing import SignalStatus
 
 
+def per_lane(estimator: QueueEstimator, edge: str) -> float:
+    """Estimated vehicles per lane on an approach (0 for an edge leaving the network)."""
+    st = estimator.states.get(edge)
+    return st.vehicles / st.approach.lanes if st else 0.0
+
+
+def phase_pressure(estimator: QueueEstimator, layout: JunctionLayout, phase: int) -> float:
+    """Sum over the signal links green in `phase` of (vehicles per lane upstream - downstream)."""
+    return sum(
+        per_lane(estimator, lk.from_edge) - per_lane(estimator, lk.to_edge)
+        for lk in layout.served_links(phase)
+    )
+
+
+def pressure_choice(
+    estimator: QueueEstimator, layout: JunctionLayout, current: int, margin: float = 0.0
+) -> int | None:
+    """The green phase with the largest pressure if it beats the current one by more than
+    `margin`, else None (plain max-pressure: margin 0)."""
+    pressures = [phase_pressure(estimator, layout, p) for p in range(len(layout.green_states))]
+    best = max(range(len(pressures)), key=lambda p: (pressures[p], p == current))
+    return best if best != current and pressures[best] > pressures[current] + margin else None
+
+
+def slot_boundary(st: SignalStatus, slot_s: float) -> bool:
+    """True at the end of each `slot_s` of green (never during a transition)."""
+    if st.in_transition or st.green_elapsed_s < slot_s - 1e-6:
+        return False
+    return round(st.green_elapsed_s) % round(slot_s) == 0
+
+
 class MaxPressure:
     name = "max_pressure"
 
@@ -27,29 +58,15 @@ class MaxPressure:
             a for lay in layouts.values() for a in lay.approaches.values()
         )
 
-    def per_lane(self, edge: str) -> float:
-        st = self.estimator.states.get(edge)
-        return st.vehicles / st.approach.lanes if st else 0.0
-
-    def pressure(self, layout: JunctionLayout, phase: int) -> float:
-        return sum(
-            self.per_lane(lk.from_edge) - self.per_lane(lk.to_edge)
-            for lk in layout.served_links(phase)
-        )
-
     def decide(
         self, now_s: float, batches: Sequence[DetectorBatch], status: Mapping[str, SignalStatus]
     ) -> dict[str, int]:
         self.estimator.update(batches, now_s, green_edges(self.layouts, status))
         wants: dict[str, int] = {}
         for site, st in status.items():
-            if st.in_transition or st.green_elapsed_s < self.slot_s - 1e-6:
+            if not slot_boundary(st, self.slot_s):
                 continue
-            if round(st.green_elapsed_s) % round(self.slot_s) != 0:
-                continue
-            layout = self.layouts[site]
-            pressures = [self.pressure(layout, p) for p in range(len(layout.green_states))]
-            best = max(range(len(pressures)), key=lambda p: (pressures[p], p == st.phase))
-            if best != st.phase and pressures[best] > pressures[st.phase]:
+            best = pressure_choice(self.estimator, self.layouts[site], st.phase)
+            if best is not None:
                 wants[site] = best
         return wants

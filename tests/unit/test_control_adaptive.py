@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from citytraffic.messaging.payloads import DetectorBatch, DetectorValue
-from control.adaptive import ClearingController
+from control.adaptive import ClearingController, ClearingParams
 from control.controllers import make_controller
 from control.layout import Approach, JunctionLayout, SignalLink
 from control.max_pressure import MaxPressure
@@ -118,3 +118,55 @@ def test_max_pressure_serves_the_larger_pressure_at_slot_ends() -> None:
     assert mp.decide(0.0, arrivals({"west": 6, "north": 2}), status(0, 5.0)) == {"J": 1}
     assert mp.decide(1.0, [], status(0, 6.0)) == {}  # not a slot boundary
     assert mp.decide(2.0, [], status(1, 10.0)) == {}  # already serving the larger pressure
+
+
+def test_a_congested_junction_is_controlled_by_pressure_at_slot_ends() -> None:
+    ctrl = ClearingController({"J": junction()})
+    # 20 vehicles north (green) and 30 west: 38 % and 56 % of the 53-vehicle storage, over the
+    # 30 % at which the junction turns to pressure control; pressures 10 and 15 vehicles/lane
+    batches = arrivals({"north": 20, "west": 30})
+    assert not ctrl.congested(ctrl.layouts["J"])
+    assert ctrl.decide(0.0, batches, status(0, 11.0)) == {}  # not a 5 s slot boundary
+    assert ctrl.congested(ctrl.layouts["J"])
+    assert ctrl.decide(1.0, [], status(0, 15.0)) == {"J": 1}
+    assert ctrl.decide(2.0, [], status(1, 15.0)) == {}  # already serving the larger pressure
+
+
+def test_a_pressure_gain_within_the_margin_is_not_worth_a_switch() -> None:
+    ctrl = ClearingController({"J": junction()})
+    # pressures 10 (north, green) and 12 vehicles/lane: a gain of 2 < the 3 a switch must win
+    ctrl.decide(0.0, arrivals({"north": 20, "west": 24}), status(0, 11.0))
+    assert ctrl.congested(ctrl.layouts["J"])
+    assert ctrl.decide(1.0, [], status(0, 15.0)) == {}
+    plain = MaxPressure({"J": junction()})
+    plain.decide(0.0, arrivals({"north": 20, "west": 24}), status(0, 11.0))
+    assert plain.decide(1.0, [], status(0, 15.0)) == {"J": 1}
+
+
+def test_below_the_congestion_threshold_decisions_are_the_clearing_rules() -> None:
+    default = ClearingController({"J": junction()})
+    clearing_only = ClearingController({"J": junction()}, ClearingParams(pressure_fill=2.0))
+    phase, since = 0, 0.0
+    decided = 0
+    for t in range(240):
+        # a few vehicles a second in both directions, never 30 % of the storage
+        batches = arrivals({"north": int(t % 3 == 0), "west": int(t % 4 == 0)}) if t < 200 else []
+        st = status(phase, t - since)
+        got = default.decide(float(t), batches, st)
+        assert got == clearing_only.decide(float(t), batches, st)
+        assert not default.congested(default.layouts["J"])
+        if got:
+            phase, since = got["J"], t + 3.0
+            decided += 1
+    assert decided >= 4  # the rule did switch, both ways
+
+
+def test_in_congestion_mode_a_phase_red_for_max_red_is_served_whatever_the_pressures() -> None:
+    ctrl = ClearingController({"J": junction()})
+    ctrl.decide(0.0, arrivals({"north": 40, "west": 2}), status(0, 11.0))
+    assert ctrl.congested(ctrl.layouts["J"])
+    # west has the lower pressure but has been red since t = 0
+    west_red_since = {"J": SignalStatus(0, False, 95.0, (0.0, 0.0))}
+    assert ctrl.decide(95.0, [], west_red_since) == {}  # red for 95 s: pressure still rules
+    west_red_since = {"J": SignalStatus(0, False, 100.0, (0.0, 0.0))}
+    assert ctrl.decide(100.0, [], west_red_since) == {"J": 1}
