@@ -54,7 +54,6 @@ class ClearingParams:
     min_green_s: float = 5.0
     max_green_s: float = 60.0
     gap_s: float = 3.0
-    hysteresis: float = 0.1
     lookahead_s: float = 120.0
     max_red_s: float = 100.0
     spill_full: float = 0.85
@@ -81,8 +80,6 @@ class ClearingController:
             (a for lay in layouts.values() for a in lay.approaches.values()),
             idle_purge_s=self.p.idle_purge_s,
         )
-        self._hold_until: dict[str, float] = {}
-        self._last_phase: dict[str, int] = {}
 
     def _edge_factor(self, layout: JunctionLayout, edge: str, phase: int) -> float:
         """Share of an approach's discharge that can go: downstream space and pressure."""
@@ -163,13 +160,6 @@ class ClearingController:
     def congested(self, layout: JunctionLayout) -> bool:
         """Some approach of the junction is `pressure_fill` full (estimated)."""
         return any(self.estimator.fill(e) >= self.p.pressure_fill for e in layout.approaches)
-
-    def _gap_out(self, layout: JunctionLayout, phase: int, now_s: float) -> bool:
-        for edge in layout.served_edges(phase):
-            st = self.estimator.states.get(edge)
-            if st is not None and now_s - st.last_departure_s < self.p.gap_s:
-                return False
-        return True
 
     def _queues(
         self,

@@ -36,10 +36,11 @@ class RunMetrics:
     arrived: int
     mean_time_loss_s: float
     mean_travel_time_s: float
-    teleports: int
+    teleports: int  # all teleports: jams (time-to-teleport) and collisions
     end_s: float
     wall_s: float
     switches: int
+    collisions: int = 0  # SUMO collisions (a lane-change or braking artefact; teleported)
 
 
 def run_controller(
@@ -73,6 +74,7 @@ def run_controller(
     started = time.monotonic()
     limit_s = 2 * scenario.spec.duration_s
     teleports = 0
+    collisions = 0
     switches = 0
     libsumo.start(args)
     try:
@@ -83,6 +85,7 @@ def run_controller(
             libsumo.simulationStep()
             t = libsumo.simulation.getTime()
             teleports += libsumo.simulation.getStartingTeleportNumber()
+            collisions += len(libsumo.simulation.getCollisions())
             if step is not None:
                 step(t)
             if progress is not None and t >= next_report:
@@ -105,6 +108,7 @@ def run_controller(
         end_s=t,
         wall_s=time.monotonic() - started,
         switches=switches,
+        collisions=collisions,
     )
 
 

@@ -65,6 +65,7 @@ def test_benchmark_command_smoke_3x3(tmp_path: Path) -> None:
             "mean_travel_time_s",
             "arrived",
             "teleports",
+            "collisions",
         }
         assert r["arrived"] == 100
         assert r["mean_time_loss_s"] > 0

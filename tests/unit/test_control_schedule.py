@@ -46,11 +46,13 @@ def test_ci95_and_summary() -> None:
             self.mean_time_loss_s = loss
             self.mean_travel_time_s = loss + 60
             self.arrived = 100
-            self.teleports = 0
+            self.teleports = 1
+            self.collisions = 1
             self.vehicles = 100
 
     s = summarise([R(10.0), R(20.0)])
     assert s["mean_time_loss_s"] == 15.0 and s["runs"] == 2
+    assert s["teleports"] == 1.0 and s["collisions"] == 1.0
     table = format_table(
         {
             "scenario": {
