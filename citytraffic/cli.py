@@ -38,11 +38,12 @@ app.add_typer(signals_app, name="signals")
 
 def _register_optional_commands() -> None:
     """Commands whose modules pull heavy imports register lazily-importing wrappers."""
-    from control.benchmark_cli import signals_benchmark
+    from control.benchmark_cli import signals_benchmark, signals_chart
     from forecasting.cli import backtest_command
 
     forecast_app.command("backtest")(backtest_command)
     signals_app.command("benchmark")(signals_benchmark)
+    signals_app.command("chart")(signals_chart)
 
 
 def build_settings() -> Settings:

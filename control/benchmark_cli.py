@@ -1,11 +1,11 @@
-"""`citytraffic signals benchmark`: the typer command function (the lead wires it into cli.py:
-`signals_app.command("benchmark")(signals_benchmark)`)."""
+"""`citytraffic signals benchmark` and `citytraffic signals chart`: the typer command functions
+(registered in citytraffic/cli.py)."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -42,6 +42,9 @@ def signals_benchmark(
     ] = ",".join(ALL_CONTROLLERS),
     json_out: Annotated[Path | None, typer.Option("--json", help="write the result here")] = None,
     cache: Annotated[Path, typer.Option(help="scenario and run files")] = Path("var/sumo"),
+    svg_out: Annotated[
+        Path | None, typer.Option("--svg", help="write a bar chart of the result here (SVG)")
+    ] = None,
 ) -> None:
     """Run SUMO scenarios under every controller and compare mean time loss per vehicle."""
     from control.benchmark import BenchmarkSpec, format_table, run_benchmark
@@ -70,11 +73,34 @@ def signals_benchmark(
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(result, indent=1))
+    if svg_out is not None:
+        _write_chart([result], svg_out)
 
 
-def main() -> None:  # `python -m control.benchmark_cli ...` until the lead wires the command
-    typer.run(signals_benchmark)
+def _write_chart(results: list[dict[str, Any]], out: Path) -> None:
+    from control.benchmark_chart import chart_svg, merge_results
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(chart_svg(merge_results(results)))
+    typer.echo(f"chart written to {out}", err=True)
 
 
-if __name__ == "__main__":
-    main()
+def signals_chart(
+    results: Annotated[list[Path], typer.Argument(help="benchmark JSON files (--json output)")],
+    svg_out: Annotated[Path, typer.Option("--svg", help="the chart to write (SVG)")],
+) -> None:
+    """Chart benchmark results; files of the same scenario (say baselines and citytraffic run
+    apart) become one panel."""
+    loaded: list[dict[str, Any]] = []
+    for path in results:
+        try:
+            data = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise typer.BadParameter(f"{path}: {exc}") from None
+        if not isinstance(data, dict):
+            raise typer.BadParameter(f"{path}: not a benchmark result (a JSON object)")
+        loaded.append(data)
+    try:
+        _write_chart(loaded, svg_out)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise typer.BadParameter(f"not a benchmark result: {exc}") from None

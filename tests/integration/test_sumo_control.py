@@ -49,6 +49,8 @@ def test_benchmark_command_smoke_3x3(tmp_path: Path) -> None:
             "1,2",
             "--json",
             str(out),
+            "--svg",
+            str(tmp_path / "bench.svg"),
             "--cache",
             str(tmp_path / "cache"),
         ],
@@ -70,6 +72,8 @@ def test_benchmark_command_smoke_3x3(tmp_path: Path) -> None:
         assert r["arrived"] == 100
         assert r["mean_time_loss_s"] > 0
     assert "citytraffic" in result.output  # the printed table
+    svg = (tmp_path / "bench.svg").read_text()
+    assert all(f'data-controller="{n}"' in svg for n in names)  # one bar per controller
 
 
 def test_benchmark_command_rejects_bad_options(tmp_path: Path) -> None:
