@@ -30,10 +30,14 @@ from simulators.faults import FaultInjector, fault_plan, read_ground_truth
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 log = logging.getLogger(__name__)
 READINGS = 12_000
-# skews off the 30 s grid (7 s and 11 s) so a shifted message never lands on another's identity
+# skews off the 30 s grid (7 s and 11 s) so a shifted message never lands on another's identity.
+# past_stream's newest timestamp is at least 330 s before the test starts, so +367 s puts the
+# newest readings up to 37 s in the future (stored: within the 120 s tolerance) and never past the
+# half-tolerance line the test checks below (+397 s could reach +67 s: it failed when publishing
+# was quick and the stream's start fell just after an interval boundary).
 SPEC = (
     "duplicate:p=0.3,copies=2;reorder:p=0.2,delay=5;"
-    "skew:p=0.05,offset=2d;skew:p=0.05,offset=-3589s;skew:p=0.05,offset=397s"
+    "skew:p=0.05,offset=2d;skew:p=0.05,offset=-3589s;skew:p=0.05,offset=367s"
 )
 
 
