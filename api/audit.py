@@ -9,7 +9,31 @@ from fastapi import HTTPException
 
 from api.alarms import audit_point
 from api.auth import Principal
+from citytraffic.storage.points import Point
 from citytraffic.storage.port import Store, StoreError
+
+
+def decision_point(
+    kind: str,
+    target: str,
+    action: str,
+    now_ns: int,
+    who: Principal,
+    reason: str,
+    extra: dict[str, float | int | str | bool] | None = None,
+) -> Point:
+    """The audit point of a decision by `who` (actor, role and how they authenticated)."""
+    return audit_point(
+        kind,
+        target,
+        action,
+        now_ns,
+        actor=who.actor,
+        role=who.role.label,
+        via=who.via,
+        reason=reason,
+        extra=extra,
+    )
 
 
 async def write_audit(
@@ -23,17 +47,7 @@ async def write_audit(
     extra: dict[str, float | int | str | bool],
     what: str = "action",
 ) -> None:
-    point = audit_point(
-        kind,
-        target,
-        action,
-        now_ns,
-        actor=who.actor,
-        role=who.role.label,
-        via=who.via,
-        reason=reason,
-        extra=extra,
-    )
+    point = decision_point(kind, target, action, now_ns, who, reason, extra)
     try:
         await anyio.to_thread.run_sync(store.write, [point])
     except StoreError as exc:

@@ -24,9 +24,12 @@ phase by the vehicles it would serve per second if it were chosen now, switching
   downstream of other signals come in platoons, and assuming a steady stream of unseen vehicles
   kept greens too long under heavy demand (measured, docs/control.md); `forecast=True` adds
   unseen vehicles at the measured arrival rate;
-- adaptive minimum green: a phase keeps green until the queue it had when it started has left
-  (estimated), unless its stop-line loops see a gap first; hard limits min_green_s / max_green_s;
-  phases with nobody waiting are skipped.
+- limits: minimum green `min_green_s`, maximum green `max_green_s`; a phase with vehicles that
+  has been red for `max_red_s` is served next; phases with nobody waiting are skipped;
+- congestion mode: while any approach of a junction is `pressure_fill` full, the junction is run
+  by max-pressure instead (every `pressure_slot_s` of green, switch if another phase's pressure
+  beats the current one's by more than `pressure_margin`, the switching loss), keeping the
+  max-red rule; queues backing up need links kept moving more than a short-horizon delay model.
 """
 
 from __future__ import annotations
@@ -133,29 +136,17 @@ class ClearingController:
             best = max(best, acc / max(done - now_s, 1e-3))
         return best
 
-    def _clear_time(self, layout: JunctionLayout, phase: int, now_s: float) -> float:
-        """Green needed to discharge what is queued on the phase's approaches now."""
-        need = 0.0
-        for edge in layout.served_edges(phase):
-            st = self.estimator.states.get(edge)
-            if st is None:
-                continue
-            queued = sum(1 for r in st.ready_times() if r <= now_s + self.p.startup_loss_s)
-            need = max(
-                need, queued * self.p.sat_headway_s / (st.approach.lanes * self.p.lane_utilisation)
-            )
-        return need
-
-    def _starved(self, layout: JunctionLayout, st: SignalStatus, now_s: float) -> int | None:
-        """The longest-red phase with vehicles waiting that has been red for `max_red_s`."""
-        starved = [
+    def _waiting(self, layout: JunctionLayout, st: SignalStatus) -> list[int]:
+        """The phases other than the one shown with vehicles on an approach they serve."""
+        return [
             j
             for j in range(len(layout.green_states))
-            if j != st.phase
-            and now_s - st.red_since_s[j] >= self.p.max_red_s
-            and any(self.estimator.vehicles(e) for e in layout.served_edges(j))
+            if j != st.phase and any(self.estimator.vehicles(e) for e in layout.served_edges(j))
         ]
-        return min(starved, key=lambda j: st.red_since_s[j]) if starved else None
+
+    def _starved(self, st: SignalStatus, waiting: list[int], now_s: float) -> list[int]:
+        """Those of `waiting` that have been red for `max_red_s`."""
+        return [j for j in waiting if now_s - st.red_since_s[j] >= self.p.max_red_s]
 
     def congested(self, layout: JunctionLayout) -> bool:
         """Some approach of the junction is `pressure_fill` full (estimated)."""
@@ -235,24 +226,23 @@ class ClearingController:
             layout = self.layouts[site]
             if self.congested(layout):
                 if slot_boundary(st, p.pressure_slot_s):
-                    best = self._starved(layout, st, now_s)
-                    if best is None:
-                        best = pressure_choice(self.estimator, layout, st.phase, p.pressure_margin)
+                    starved = self._starved(st, self._waiting(layout, st), now_s)
+                    best = (
+                        min(starved, key=lambda j: st.red_since_s[j])
+                        if starved
+                        else pressure_choice(self.estimator, layout, st.phase, p.pressure_margin)
+                    )
                     if best is not None:
                         wants[site] = best
                 continue
             if st.in_transition or st.green_elapsed_s < p.min_green_s:
                 continue
             cur = st.phase
-            n = len(layout.green_states)
-            others = [j for j in range(n) if j != cur]
-            rates = {j: self.rate(layout, j, now_s, False) for j in others}
-            waiting = [
-                j for j in others if any(self.estimator.vehicles(e) for e in layout.served_edges(j))
-            ]
+            waiting = self._waiting(layout, st)
             if not waiting:
                 continue
-            starved = [j for j in waiting if now_s - st.red_since_s[j] >= p.max_red_s]
+            rates = {j: self.rate(layout, j, now_s, False) for j in waiting}
+            starved = self._starved(st, waiting, now_s)
             nxt = max(starved or waiting, key=lambda j: rates[j])
             if starved or st.green_elapsed_s >= p.max_green_s:
                 wants[site] = nxt

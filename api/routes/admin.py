@@ -11,7 +11,7 @@ import logging
 import anyio
 from fastapi import APIRouter, HTTPException, Request
 
-from api.alarms import audit_point
+from api.audit import decision_point
 from api.auth import ApiKeyRecord, Authenticator, KeyFileError, Principal, Role
 from api.deps import AdminDep, ClockDep, SettingsDep, StoreDep
 from api.models import ErrorOut
@@ -38,16 +38,7 @@ def key_out(r: ApiKeyRecord) -> KeyOut:
 async def _audit(
     store: Store, now_ns: int, who: Principal, target: str, action: str, reason: str
 ) -> None:
-    point = audit_point(
-        "api_key",
-        target,
-        action,
-        now_ns,
-        actor=who.actor,
-        role=who.role.label,
-        via=who.via,
-        reason=reason,
-    )
+    point = decision_point("api_key", target, action, now_ns, who, reason)
     try:
         await anyio.to_thread.run_sync(store.write, [point])
     except StoreError as exc:
