@@ -45,6 +45,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal
@@ -129,7 +131,9 @@ def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
     up = "none" if upstream is None else f"{upstream:g}"
     detectors = net_dir / f"loops-s{spec.stop_loop_m:g}-u{up}.add.xml"
     if not detectors.exists():
-        write_loop_file(loop_specs(info, spec.stop_loop_m, upstream), detectors)
+        tmp = detectors.with_name(f"{detectors.name}.{os.getpid()}.tmp")
+        write_loop_file(loop_specs(info, spec.stop_loop_m, upstream), tmp)
+        tmp.replace(detectors)
     dem_dir = cache_dir / spec.demand_key()
     dem_dir.mkdir(parents=True, exist_ok=True)
     routes = dem_dir / "routes.rou.xml"
@@ -159,10 +163,11 @@ def _build_net(spec: ScenarioSpec, net_dir: Path, tls_type: TlsType) -> Path:
         f"--tls.cycle.time={spec.cycle_s}",
         f"--tls.default-type={tls_type}",
         "--seed=1",
-        f"--output-file={out.name}.tmp",
+        f"--output-file={out.name}.{os.getpid()}.tmp",
     ]
+    # private temporary names, then an atomic rename: two benchmarks may share a cache
     run_quiet(args, net_dir)
-    (net_dir / f"{out.name}.tmp").rename(out)
+    (net_dir / f"{out.name}.{os.getpid()}.tmp").replace(out)
     return out
 
 
@@ -194,7 +199,7 @@ def _build_routes(
     period = 3600.0 / spec.demand_vph
     args = [
         *python_tool_args("randomTrips.py"),
-        f"--net-file={net}",
+        f"--net-file={net.resolve()}",
         "--begin=0",
         f"--end={spec.duration_s}",
         f"--period={period:.6f}",
@@ -208,10 +213,14 @@ def _build_routes(
     if spec.min_trip_distance_m > 0:
         args.append(f"--min-distance={spec.min_trip_distance_m:g}")
     if spec.pattern == "ew-heavy":
-        _write_weights(info, dem_dir / "weights", spec.fringe_trips)
         args.append("--weights-prefix=weights")
     elif spec.pattern != "uniform":
         raise ValueError(f"unknown pattern {spec.pattern!r}")
-    run_quiet(args, dem_dir)
-    (dem_dir / "routes.tmp.xml").rename(routes)
-    (dem_dir / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
+    # randomTrips writes fixed names in its working directory: a private one per build, so two
+    # benchmarks sharing a cache cannot trample each other; the routes land by atomic rename
+    with tempfile.TemporaryDirectory(dir=dem_dir, prefix="build-") as work:
+        if spec.pattern == "ew-heavy":
+            _write_weights(info, Path(work) / "weights", spec.fringe_trips)
+        run_quiet(args, Path(work))
+        (dem_dir / "spec.json").write_text(json.dumps(asdict(spec), indent=1))
+        (Path(work) / "routes.tmp.xml").replace(routes)

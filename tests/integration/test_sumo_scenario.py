@@ -59,3 +59,22 @@ def test_ew_heavy_puts_twice_the_weight_on_east_west_edges(tmp_path: Path) -> No
     starts_u = re.findall(r'<route edges="([^" ]+)', uniform.routes.read_text())
     share_u = sum(1 for e in starts_u if uniform.info.is_east_west(e)) / len(starts_u)
     assert 0.43 < share_u < 0.57, share_u
+
+
+def _build_in(cache: str) -> str:
+    spec = ScenarioSpec(grid_x=2, grid_y=2, demand_vph=600, duration_s=300, pattern="ew-heavy")
+    return build_scenario(spec, Path(cache)).routes.read_text()
+
+
+def test_concurrent_builds_into_one_cache_do_not_collide(tmp_path: Path) -> None:
+    # two benchmarks started together share a cache: each build works under private names
+    # (randomTrips writes fixed file names in its working directory) and lands by rename
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(3) as pool:
+        routes = list(pool.map(_build_in, [str(tmp_path)] * 3))
+    strip = re.compile(r"<!--.*?-->", re.S)
+    assert len({strip.sub("", r) for r in routes}) == 1
+    assert routes[0].count("<vehicle ") == 50
+    leftovers = [p.name for p in tmp_path.rglob("*") if "tmp" in p.name or "build-" in p.name]
+    assert leftovers == []
