@@ -49,6 +49,7 @@ def summarise(runs: Sequence[Any]) -> dict[str, float | int]:
         "arrived": round(statistics.fmean(r.arrived for r in runs), 1),
         "teleports": round(statistics.fmean(r.teleports for r in runs), 2),
         "collisions": round(statistics.fmean(r.collisions for r in runs), 2),
+        "emergency_braking": round(statistics.fmean(r.emergency_braking for r in runs), 1),
         "vehicles": round(statistics.fmean(r.vehicles for r in runs), 1),
         "runs": len(runs),
     }
@@ -88,6 +89,7 @@ def run_benchmark(
                 f"[{done}/{total}] seed {seed} {name}: time loss {m.mean_time_loss_s:.1f} s, "
                 f"arrived {m.arrived}/{m.vehicles}, teleports {m.teleports} "
                 f"({m.collisions} after a collision), "
+                f"emergency braking {m.emergency_braking}, "
                 f"ended {m.end_s:.0f} s, {m.wall_s:.0f} s wall"
             )
     scenario_info.update(seeds=list(spec.seeds), vehicles_per_seed=vehicles)
@@ -108,12 +110,12 @@ def format_table(result: dict[str, Any]) -> str:
     rows = [
         head,
         f"{'controller':<14}{'time loss s':>14}{'± ci95':>9}{'travel s':>10}"
-        f"{'arrived':>9}{'teleports':>11}{'collisions':>12}",
+        f"{'arrived':>9}{'teleports':>11}{'collisions':>12}{'hard brakes':>13}",
     ]
     for name, r in result["controllers"].items():
         rows.append(
             f"{name:<14}{r['mean_time_loss_s']:>14.1f}{r['ci95_s']:>9.1f}"
             f"{r['mean_travel_time_s']:>10.1f}{r['arrived']:>9.0f}{r['teleports']:>11.1f}"
-            f"{r.get('collisions', 0.0):>12.1f}"
+            f"{r.get('collisions', 0.0):>12.1f}{r.get('emergency_braking', 0.0):>13.1f}"
         )
     return "\n".join(rows)

@@ -41,6 +41,7 @@ class RunMetrics:
     wall_s: float
     switches: int
     collisions: int = 0  # SUMO collisions (a lane-change or braking artefact; teleported)
+    emergency_braking: int = 0  # vehicles braking harder than they can comfortably (SUMO's count)
 
 
 def run_controller(
@@ -57,6 +58,7 @@ def run_controller(
     tls_type = "static" if own else SUMO_CONTROLLERS[controller]
     workdir.mkdir(parents=True, exist_ok=True)
     tripinfo = workdir / f"tripinfo-{controller}-{scenario.spec.demand_key()}-{os.getpid()}.xml"
+    stats = tripinfo.with_name(tripinfo.name.replace("tripinfo-", "statistics-"))
     args = [
         "sumo",
         f"--net-file={scenario.nets[tls_type]}",
@@ -68,6 +70,7 @@ def run_controller(
         f"--tripinfo-output={tripinfo}",
         "--tripinfo-output.write-unfinished",
         "--tripinfo-output.write-undeparted",
+        f"--statistic-output={stats}",
     ]
     if own:
         args.append(f"--additional-files={scenario.detectors}")
@@ -97,6 +100,8 @@ def run_controller(
         libsumo.close()
     loss, travel, n, arrived = _read_tripinfo(tripinfo)
     tripinfo.unlink(missing_ok=True)
+    braking = _read_emergency_braking(stats)
+    stats.unlink(missing_ok=True)
     return RunMetrics(
         controller=controller,
         seed=scenario.spec.seed,
@@ -109,6 +114,7 @@ def run_controller(
         wall_s=time.monotonic() - started,
         switches=switches,
         collisions=collisions,
+        emergency_braking=braking,
     )
 
 
@@ -155,6 +161,14 @@ class _OwnStep:
 
 def _own_step(scenario: Scenario, controller: str, interval_s: int, min_green_s: float) -> _OwnStep:
     return _OwnStep(scenario, controller, interval_s, min_green_s)
+
+
+def _read_emergency_braking(path: Path) -> int:
+    """SUMO's surrogate safety count (statistic output, `<safety emergencyBraking=..>`): how many
+    times a vehicle had to brake harder than its normal maximum, e.g. surprised by a yellow."""
+    root = ET.parse(path).getroot()  # noqa: S314 (SUMO statistics we asked for)
+    safety = root.find("safety")
+    return int(safety.get("emergencyBraking", "0")) if safety is not None else 0
 
 
 def _read_tripinfo(path: Path) -> tuple[float, float, int, int]:

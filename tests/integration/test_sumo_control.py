@@ -68,6 +68,7 @@ def test_benchmark_command_smoke_3x3(tmp_path: Path) -> None:
             "arrived",
             "teleports",
             "collisions",
+            "emergency_braking",
         }
         assert r["arrived"] == 100
         assert r["mean_time_loss_s"] > 0

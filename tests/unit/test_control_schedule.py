@@ -48,11 +48,12 @@ def test_ci95_and_summary() -> None:
             self.arrived = 100
             self.teleports = 1
             self.collisions = 1
+            self.emergency_braking = 3
             self.vehicles = 100
 
     s = summarise([R(10.0), R(20.0)])
     assert s["mean_time_loss_s"] == 15.0 and s["runs"] == 2
-    assert s["teleports"] == 1.0 and s["collisions"] == 1.0
+    assert s["teleports"] == 1.0 and s["collisions"] == 1.0 and s["emergency_braking"] == 3.0
     table = format_table(
         {
             "scenario": {
