@@ -10,7 +10,8 @@ GREEN = frozenset("Gg")
 
 @dataclass(frozen=True, slots=True)
 class Approach:
-    """An incoming edge of a junction with its loops (stop-line and, optionally, upstream)."""
+    """An incoming edge of a junction with its loops (stop-line and, optionally, upstream and
+    advance loops)."""
 
     edge: str
     lanes: int
@@ -19,6 +20,8 @@ class Approach:
     stop_detectors: tuple[str, ...]
     upstream_detectors: tuple[str, ...] = ()
     loop_gap_m: float = 0.0  # distance from the upstream loops to the stop-line loops
+    advance_detectors: tuple[str, ...] = ()
+    advance_gap_m: float = 0.0  # distance from the advance loops to the stop-line loops
 
     @property
     def capacity_veh(self) -> float:

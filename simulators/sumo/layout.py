@@ -7,16 +7,13 @@ from collections.abc import Sequence
 
 from control.layout import GREEN, Approach, JunctionLayout, SignalLink
 from simulators.sumo.ids import safe_id
-from simulators.sumo.loops import LoopSpec, loop_specs
+from simulators.sumo.loops import LoopSpec
 from simulators.sumo.netparse import NetInfo
 from simulators.sumo.scenario import Scenario
 
 
 def junction_layouts(scenario: Scenario, all_red_s: float = 0.0) -> dict[str, JunctionLayout]:
-    spec = scenario.spec
-    upstream = spec.upstream_loop_m if spec.upstream_loops else None
-    loops = loop_specs(scenario.info, spec.stop_loop_m, upstream)
-    return layouts_for(scenario.info, loops, all_red_s)
+    return layouts_for(scenario.info, scenario.spec.loops(scenario.info), all_red_s)
 
 
 def layouts_for(
@@ -49,7 +46,9 @@ def layouts_for(
             specs = [sp for ln in edge.lanes for sp in by_lane.get(ln.id, [])]
             stops = [sp for sp in specs if sp.kind == "stop"]
             ups = [sp for sp in specs if sp.kind == "upstream"]
+            advs = [sp for sp in specs if sp.kind == "advance"]
             gap = stops[0].pos_m - ups[0].pos_m if stops and ups else 0.0
+            adv_gap = stops[0].pos_m - advs[0].pos_m if stops and advs else 0.0
             approaches[edge_id] = Approach(
                 edge=edge_id,
                 lanes=len(edge.lanes),
@@ -58,6 +57,8 @@ def layouts_for(
                 stop_detectors=tuple(sp.id for sp in stops),
                 upstream_detectors=tuple(sp.id for sp in ups),
                 loop_gap_m=max(0.0, gap),
+                advance_detectors=tuple(sp.id for sp in advs),
+                advance_gap_m=max(0.0, adv_gap),
             )
         site = safe_id(tls)
         layouts[site] = JunctionLayout(

@@ -24,13 +24,14 @@ EPOCH = datetime(2024, 1, 1, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class LoopSpec:
-    """An E1 loop: `<lane>.s` at the stop line or `<lane>.u` upstream, reporting to `site`."""
+    """An E1 loop, reporting to `site`: `<lane>.s` at the stop line, `<lane>.u` upstream (at the
+    lane's start) or `<lane>.a` in advance of the stop line."""
 
     id: str
     site: str
     lane: str
     pos_m: float
-    kind: str = "stop"  # stop | upstream
+    kind: str = "stop"  # stop | upstream | advance
 
 
 # A stop-line loop must lie under the first waiting vehicle. SUMO's vehicles (5 m long) stop
@@ -41,23 +42,38 @@ class LoopSpec:
 # every one of these positions.
 STOP_LOOP_M = 5.0
 UPSTREAM_LOOP_M = 12.0
+# An advance loop (as in actuated practice, where it sits at the start of the dilemma zone) 60 m
+# before the stop line, about 4.3 s at 50 km/h: it re-times each vehicle on its way, where the
+# upstream loop alone predicts its arrival from 10-15 s away. Measured: docs/control.md.
+ADVANCE_LOOP_M = 60.0
+MIN_LOOP_SPACING_M = 20.0  # an advance loop closer than this to another loop is left out
 
 
 def loop_specs(
-    info: NetInfo, stop_loop_m: float = STOP_LOOP_M, upstream_loop_m: float | None = UPSTREAM_LOOP_M
+    info: NetInfo,
+    stop_loop_m: float = STOP_LOOP_M,
+    upstream_loop_m: float | None = UPSTREAM_LOOP_M,
+    advance_loop_m: float | None = ADVANCE_LOOP_M,
 ) -> list[LoopSpec]:
     """Loops on every incoming lane of every signalised junction: one `stop_loop_m` before the
-    stop line and (unless `upstream_loop_m` is None) one `upstream_loop_m` after the lane's start
-    (at most half-way to the stop-line loop). Loop and site ids are citytraffic ids."""
+    stop line, (unless `upstream_loop_m` is None) one `upstream_loop_m` after the lane's start
+    (at most half-way to the stop-line loop) and (unless `advance_loop_m` is None) one
+    `advance_loop_m` before the stop line, if that lies at least MIN_LOOP_SPACING_M from the
+    others. Loop and site ids are citytraffic ids."""
     specs: list[LoopSpec] = []
     for tls in sorted(info.tl_links):
         site = safe_id(tls)
         for lane_id in sorted({lk.from_lane for lk in info.tl_links[tls]}):
-            stop = max(0.5, info.lane(lane_id).length_m - stop_loop_m)
+            length = info.lane(lane_id).length_m
+            stop = max(0.5, length - stop_loop_m)
             specs.append(LoopSpec(safe_id(f"{lane_id}.s"), site, lane_id, stop))
+            up = min(upstream_loop_m, stop / 2) if upstream_loop_m is not None else 0.0
             if upstream_loop_m is not None:
-                up = min(upstream_loop_m, stop / 2)
                 specs.append(LoopSpec(safe_id(f"{lane_id}.u"), site, lane_id, up, "upstream"))
+            if advance_loop_m is not None:
+                adv = length - advance_loop_m
+                if adv - up >= MIN_LOOP_SPACING_M and stop - adv >= MIN_LOOP_SPACING_M:
+                    specs.append(LoopSpec(safe_id(f"{lane_id}.a"), site, lane_id, adv, "advance"))
     return specs
 
 

@@ -131,7 +131,7 @@ class _OwnStep:
                 s: [
                     d
                     for a in lay.approaches.values()
-                    for d in (*a.stop_detectors, *a.upstream_detectors)
+                    for d in (*a.stop_detectors, *a.upstream_detectors, *a.advance_detectors)
                 ]
                 for s, lay in self.layouts.items()
             }

@@ -33,12 +33,14 @@ only on border edges.
 
 SUMO runs (simulators.sumo.run) keep SUMO's defaults, including `--time-to-teleport` 300 s.
 
-Detectors (ids are `<lane>.s` and `<lane>.u`, both report to the junction's site):
+Detectors (ids are `<lane>.s`, `<lane>.u` and `<lane>.a`, all report to the junction's site):
 - `.s` stop-line loop, `stop_loop_m` before the stop line (5 m: see loops.STOP_LOOP_M; the
   gateway's count/occupancy/speed);
 - `.u` upstream loop, `upstream_loop_m` after the lane's start: with the stop-line loop it lets a
   controller count the vehicles between the two (input-output queue estimate). Disable with
-  `upstream_loops=False` to get stop-line loops only.
+  `upstream_loops=False` to get stop-line loops only;
+- `.a` advance loop, `advance_loop_m` before the stop line (60 m: loops.ADVANCE_LOOP_M): tells a
+  controller when each counted vehicle is 4 s from the line. Disable with `advance_loops=False`.
 """
 
 from __future__ import annotations
@@ -52,7 +54,14 @@ from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import quoteattr
 
-from simulators.sumo.loops import STOP_LOOP_M, UPSTREAM_LOOP_M, loop_specs, write_loop_file
+from simulators.sumo.loops import (
+    ADVANCE_LOOP_M,
+    STOP_LOOP_M,
+    UPSTREAM_LOOP_M,
+    LoopSpec,
+    loop_specs,
+    write_loop_file,
+)
 from simulators.sumo.netparse import NetInfo, read_net
 from simulators.sumo.tools import binary, python_tool_args, run_quiet
 
@@ -76,8 +85,25 @@ class ScenarioSpec:
     stop_loop_m: float = STOP_LOOP_M
     upstream_loop_m: float = UPSTREAM_LOOP_M
     upstream_loops: bool = True
+    advance_loop_m: float = ADVANCE_LOOP_M
+    advance_loops: bool = True
     fringe_trips: bool = True
     min_trip_distance_m: float = 300.0
+
+    def loops(self, info: NetInfo) -> list[LoopSpec]:
+        """The scenario's loops on the network `info`."""
+        return loop_specs(
+            info,
+            self.stop_loop_m,
+            self.upstream_loop_m if self.upstream_loops else None,
+            self.advance_loop_m if self.advance_loops else None,
+        )
+
+    def loop_file_name(self) -> str:
+        """Named by the loop layout: one cached network serves every layout."""
+        up = f"{self.upstream_loop_m:g}" if self.upstream_loops else "none"
+        adv = f"{self.advance_loop_m:g}" if self.advance_loops else "none"
+        return f"loops-s{self.stop_loop_m:g}-u{up}-a{adv}.add.xml"
 
     def net_key(self) -> str:
         parts = (self.grid_x, self.grid_y, self.link_m, self.lanes, self.speed_kmh, self.cycle_s)
@@ -109,7 +135,10 @@ class Scenario:
         d: dict[str, object] = asdict(self.spec)
         d.pop("seed")
         d["signals"] = len(self.info.tl_links)
-        d["detectors_per_site"] = {t: 2 * len(self.incoming_lanes(t)) for t in self.signals()}
+        sites: dict[str, int] = {}
+        for sp in self.spec.loops(self.info):
+            sites[sp.site] = sites.get(sp.site, 0) + 1
+        d["detectors_per_site"] = sites
         return d
 
     def signals(self) -> list[str]:
@@ -126,13 +155,10 @@ def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
     net_dir.mkdir(parents=True, exist_ok=True)
     nets = {t: _build_net(spec, net_dir, t) for t in ("static", "actuated", "delay_based")}
     info = read_net(nets["static"])
-    upstream = spec.upstream_loop_m if spec.upstream_loops else None
-    # the loop layout is part of the file name: a cached net serves every layout
-    up = "none" if upstream is None else f"{upstream:g}"
-    detectors = net_dir / f"loops-s{spec.stop_loop_m:g}-u{up}.add.xml"
+    detectors = net_dir / spec.loop_file_name()
     if not detectors.exists():
         tmp = detectors.with_name(f"{detectors.name}.{os.getpid()}.tmp")
-        write_loop_file(loop_specs(info, spec.stop_loop_m, upstream), tmp)
+        write_loop_file(spec.loops(info), tmp)
         tmp.replace(detectors)
     dem_dir = cache_dir / spec.demand_key()
     dem_dir.mkdir(parents=True, exist_ok=True)

@@ -38,8 +38,7 @@ class SumoSource:
 
 def grid_source(spec: ScenarioSpec, cache_dir: Path) -> SumoSource:
     scenario = build_scenario(spec, cache_dir.resolve())
-    upstream = spec.upstream_loop_m if spec.upstream_loops else None
-    loops = loop_specs(scenario.info, spec.stop_loop_m, upstream)
+    loops = spec.loops(scenario.info)
     return SumoSource(
         scenario.nets["static"],
         scenario.routes,

@@ -53,3 +53,38 @@ def test_unknown_detectors_and_missing_counts_are_ignored() -> None:
     readings = [DetectorValue("zz.u", 5, 0.1, None), DetectorValue("a_0.u", None, None, None)]
     est.update([DetectorBatch("gw", 0, "J", T0, 1, readings)], 1.0, frozenset())
     assert est.vehicles("a") == 0
+
+
+ADV = Approach(
+    "b",
+    2,
+    200.0,
+    10.0,
+    ("b_0.s",),
+    ("b_0.u",),
+    loop_gap_m=150.0,
+    advance_detectors=("b_0.a",),
+    advance_gap_m=50.0,
+)
+
+
+def test_advance_loop_re_times_the_oldest_vehicles_not_yet_re_timed() -> None:
+    est = QueueEstimator([ADV])
+    st = est.states["b"]
+    est.update(batch({"b_0.u": (2, 0.3)}), 10.0, frozenset())
+    assert st.ready_times() == [24.5, 24.5]  # 9.5 s + 150 m at 10 m/s
+    # the first one was slower than free flow: it crosses the advance loop only at 21.5 s and
+    # reaches the stop line 50 m at 10 m/s later; the second is still predicted from upstream
+    est.update(batch({"b_0.a": (1, 0.2)}), 22.0, frozenset())
+    assert st.ready_times() == [26.5, 24.5] and st.advanced == 1
+    est.update(batch({"b_0.a": (1, 0.2)}), 23.0, frozenset())
+    assert st.ready_times() == [26.5, 27.5] and st.advanced == 2
+    # the first leaves: the other one stays re-timed
+    est.update(batch({"b_0.s": (1, 0.2)}), 27.0, frozenset({"b"}))
+    assert st.ready_times() == [27.5] and st.advanced == 1
+
+
+def test_advance_loop_adds_a_vehicle_the_upstream_loop_missed() -> None:
+    est = QueueEstimator([ADV])
+    est.update(batch({"b_0.a": (1, 0.2)}), 30.0, frozenset())
+    assert est.vehicles("b") == 1 and est.states["b"].ready_times() == [34.5]

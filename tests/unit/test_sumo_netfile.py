@@ -17,7 +17,7 @@ from citytraffic.domain.network import (
 )
 from control.plans import validate_plan
 from simulators.sumo.ids import safe_id
-from simulators.sumo.loops import STOP_LOOP_M, loop_specs
+from simulators.sumo.loops import ADVANCE_LOOP_M, STOP_LOOP_M, loop_specs
 from simulators.sumo.netfile import Origin, SignalData, derive_network
 from simulators.sumo.netparse import read_net
 from simulators.sumo.programs import ProgramStep, plan_program
@@ -98,15 +98,20 @@ def test_sites_links_and_detectors_at_real_coordinates(derived: Derived) -> None
     assert set(dets) == {
         "WJ_0.s",
         "WJ_0.u",
+        "WJ_0.a",
         "WJ_1.s",
         "WJ_1.u",
+        "WJ_1.a",
         safe_id("-s#1_0.s"),
         safe_id("-s#1_0.u"),
+        safe_id("-s#1_0.a"),
     }
     assert dets["WJ_1.s"].lane == 2 and dets["WJ_0.s"].lane == 1  # lanes from the kerb
-    # the 98 m lane: stop-line loop STOP_LOOP_M (5 m) before its end, upstream loop 12 m after start
+    # the 98 m lane: stop-line loop STOP_LOOP_M (5 m) before its end, upstream loop 12 m after
+    # its start, advance loop ADVANCE_LOOP_M (60 m) before its end
     assert dets["WJ_0.s"].position_m == pytest.approx(98.0 - STOP_LOOP_M)
     assert dets["WJ_0.u"].position_m == 12.0
+    assert dets["WJ_0.a"].position_m == pytest.approx(98.0 - ADVANCE_LOOP_M)  # 60 m before
     assert all(d.site == "J" for d in dets.values())
     assert [g.id for g in network.gateways] == ["gw-J"]
 
