@@ -77,7 +77,7 @@ class ApproachState:
         vf = self.approach.free_speed_ms
         gap = self.approach.loop_gap_m if gap_m is None else gap_m
         if speed_kmh is None or vf <= 0:
-            return gap / vf if gap_m is not None and vf > 0 else self.travel_s
+            return gap / vf if vf > 0 else 0.0
         v0 = min(max(speed_kmh / 3.6, 1.0), vf)
         d_acc = (vf * vf - v0 * v0) / (2 * ACCEL_MS2)
         if d_acc >= gap:

@@ -10,6 +10,7 @@ decoded with the MQTT payload codec, so consumers get exactly what ingest would 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -67,8 +68,9 @@ def loop_specs(
             length = info.lane(lane_id).length_m
             stop = max(0.5, length - stop_loop_m)
             specs.append(LoopSpec(safe_id(f"{lane_id}.s"), site, lane_id, stop))
-            up = min(upstream_loop_m, stop / 2) if upstream_loop_m is not None else 0.0
+            up = 0.0
             if upstream_loop_m is not None:
+                up = min(upstream_loop_m, stop / 2)
                 specs.append(LoopSpec(safe_id(f"{lane_id}.u"), site, lane_id, up, "upstream"))
             if advance_loop_m is not None:
                 adv = length - advance_loop_m
@@ -89,9 +91,10 @@ def write_loop_file(
             f'pos="{sp.pos_m:.2f}" period="{period_s}" file={quoteattr(output)}/>'
         )
     lines.append("</additional>")
-    tmp = path.with_suffix(".tmp")
+    # a private temporary name, then an atomic rename: processes sharing a cache may race
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
     tmp.write_text("\n".join(lines) + "\n")
-    tmp.rename(path)
+    tmp.replace(path)
 
 
 class _Window:

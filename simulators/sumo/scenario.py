@@ -157,9 +157,7 @@ def build_scenario(spec: ScenarioSpec, cache_dir: Path) -> Scenario:
     info = read_net(nets["static"])
     detectors = net_dir / spec.loop_file_name()
     if not detectors.exists():
-        tmp = detectors.with_name(f"{detectors.name}.{os.getpid()}.tmp")
-        write_loop_file(spec.loops(info), tmp)
-        tmp.replace(detectors)
+        write_loop_file(spec.loops(info), detectors)
     dem_dir = cache_dir / spec.demand_key()
     dem_dir.mkdir(parents=True, exist_ok=True)
     routes = dem_dir / "routes.rou.xml"

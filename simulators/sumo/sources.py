@@ -11,6 +11,7 @@ Both put E1 loops on every incoming lane of every traffic light (`loops.loop_spe
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,19 +86,19 @@ def random_trips(net: Path, cache_dir: Path, demand_vph: float, demand_s: int, s
     if routes.exists():
         return routes
     out_dir.mkdir(parents=True, exist_ok=True)
-    run_quiet(
-        [
-            *python_tool_args("randomTrips.py"),
-            f"--net-file={net.resolve()}",
-            "--begin=0",
-            f"--end={demand_s}",
-            f"--period={3600.0 / demand_vph:.6f}",
-            f"--seed={seed}",
-            "--output-trip-file=trips.xml",
-            "--route-file=routes.tmp.xml",
-            "--validate",
-        ],
-        out_dir,
-    )
-    (out_dir / "routes.tmp.xml").rename(routes)
+    args = [
+        *python_tool_args("randomTrips.py"),
+        f"--net-file={net.resolve()}",
+        "--begin=0",
+        f"--end={demand_s}",
+        f"--period={3600.0 / demand_vph:.6f}",
+        f"--seed={seed}",
+        "--output-trip-file=trips.xml",
+        "--route-file=routes.tmp.xml",
+        "--validate",
+    ]
+    # randomTrips writes fixed names in its working directory: a private one, then a rename
+    with tempfile.TemporaryDirectory(dir=out_dir, prefix="build-") as work:
+        run_quiet(args, Path(work))
+        (Path(work) / "routes.tmp.xml").replace(routes)
     return routes
